@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Options;
+using MimeKit;
+using Newsletter.Validation;
+
+namespace Newsletter.Configuration;
+
+/// <summary>
+/// Validates settings at start-up and names each bad key the way an operator sets it
+/// (the environment-variable form), so a typo stops the service with a message, not a stack trace.
+/// </summary>
+internal sealed class NewsletterOptionsValidator : IValidateOptions<NewsletterOptions>
+{
+    public ValidateOptionsResult Validate(string? name, NewsletterOptions o)
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(o.DataDirectory))
+            errors.Add("Newsletter__DataDirectory: must not be empty");
+        if (!Uri.TryCreate(o.PublicUrl, UriKind.Absolute, out var url) || (url.Scheme != "http" && url.Scheme != "https") || url.Query.Length > 0)
+            errors.Add($"Newsletter__PublicUrl: must be an absolute http(s) URL without a query string (got '{o.PublicUrl}')");
+        CheckMailbox(errors, "Newsletter__From", o.From, required: true);
+        CheckMailbox(errors, "Newsletter__ReplyTo", o.ReplyTo, required: false);
+        if (o.AdminApiKey is { } key && key.Length < 16)
+            errors.Add("Newsletter__AdminApiKey: must be at least 16 characters");
+        if (o.Secret is { } secret && secret.Length < 32)
+            errors.Add("Newsletter__Secret: must be at least 32 characters");
+        if (!string.IsNullOrWhiteSpace(o.TemplatesDirectory) && !Directory.Exists(o.TemplatesDirectory))
+            errors.Add($"Newsletter__TemplatesDirectory: folder '{o.TemplatesDirectory}' does not exist");
+        if (!string.IsNullOrWhiteSpace(o.PostgresBinDirectory) && !File.Exists(Path.Combine(o.PostgresBinDirectory, "pg_ctl")))
+            errors.Add($"Newsletter__PostgresBinDirectory: '{o.PostgresBinDirectory}' holds no pg_ctl");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static void CheckMailbox(List<string> errors, string key, string? value, bool required)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            if (required) errors.Add($"{key}: must be set to a mailbox such as 'News <news@example.org>'");
+            return;
+        }
+        if (!MailboxAddress.TryParse(value, out var mailbox) || !EmailAddress.TryParse(mailbox.Address, out _, out _))
+            errors.Add($"{key}: '{value}' is not a valid mailbox such as 'News <news@example.org>'");
+    }
+}
+
+internal sealed class SmtpOptionsValidator : IValidateOptions<SmtpOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SmtpOptions o)
+    {
+        var errors = new List<string>();
+        if (o.Port is < 1 or > 65535)
+            errors.Add($"Newsletter__Smtp__Port: must be between 1 and 65535 (got {o.Port})");
+        if (o.TimeoutSeconds is < 1 or > 600)
+            errors.Add($"Newsletter__Smtp__TimeoutSeconds: must be between 1 and 600 (got {o.TimeoutSeconds})");
+        if (!Enum.IsDefined(o.Security))
+            errors.Add("Newsletter__Smtp__Security: must be None, StartTls or SslOnConnect");
+        if (o.UsesPickupDirectory && string.IsNullOrWhiteSpace(o.PickupDirectory))
+            errors.Add("Newsletter__Smtp__PickupDirectory: must be set when Newsletter__Smtp__Host is not");
+        if (string.IsNullOrEmpty(o.Username) != string.IsNullOrEmpty(o.Password))
+            errors.Add("Newsletter__Smtp__Username and Newsletter__Smtp__Password: set both or neither");
+        if (o.LocalDomain is { Length: > 0 } ehlo && Uri.CheckHostName(ehlo) != UriHostNameType.Dns)
+            errors.Add($"Newsletter__Smtp__LocalDomain: '{ehlo}' is not a host name");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -1,0 +1,52 @@
+namespace Newsletter.Digests;
+
+/// <summary>The fixed wording of a digest in one language.</summary>
+public sealed record DigestStrings(
+    string Greeting,
+    string GreetingAnonymous,
+    string Intro,
+    string Abstract,
+    string ViewInBrowser,
+    string WhyYouGetThis,
+    string WeeklyOrDaily,
+    string Preferences,
+    string Unsubscribe,
+    string PaperLink,
+    string MoreLink)
+{
+    public static DigestStrings Korean { get; } = new(
+        Greeting: "{0}님, 안녕하세요.",
+        GreetingAnonymous: "안녕하세요.",
+        Intro: "이번 호의 논문을 소개합니다.",
+        Abstract: "논문 초록",
+        ViewInBrowser: "웹에서 보기",
+        WhyYouGetThis: "이 메일은 {0} 뉴스레터를 구독하셨기 때문에 보내드렸습니다.",
+        WeeklyOrDaily: "주간 또는 일간 수신, 언어를 바꾸려면 구독 설정을 이용하세요.",
+        Preferences: "구독 설정",
+        Unsubscribe: "구독 해지",
+        PaperLink: "논문 링크",
+        MoreLink: "더 읽어보기");
+
+    public static DigestStrings English { get; } = new(
+        Greeting: "Hello {0},",
+        GreetingAnonymous: "Hello,",
+        Intro: "Here are the papers of this issue.",
+        Abstract: "Abstract",
+        ViewInBrowser: "View in browser",
+        WhyYouGetThis: "You receive this because you subscribed to {0}.",
+        WeeklyOrDaily: "To switch between weekly and daily mail, or change the language, open your preferences.",
+        Preferences: "Preferences",
+        Unsubscribe: "Unsubscribe",
+        PaperLink: "Paper",
+        MoreLink: "Read more");
+
+    public static DigestStrings For(string lang) => lang == "en" ? English : Korean;
+
+    /// <summary>The label shown for a link: the well-known labels are translated, others shown as given.</summary>
+    public string LinkLabel(string label) => label.ToLowerInvariant() switch
+    {
+        "paper" => PaperLink,
+        "more" => MoreLink,
+        _ => label,
+    };
+}

@@ -1,0 +1,59 @@
+using Newsletter.Issues;
+using Newsletter.Subscribers;
+
+namespace Newsletter.Digests;
+
+/// <summary>
+/// What the digest templates see. It holds only what is the same for every subscriber of one
+/// (content, language) pair; the per-subscriber parts are <see cref="Personal"/> markers that the
+/// renderer fills in for each recipient after the shared part has been rendered once.
+/// </summary>
+public sealed class DigestView
+{
+    public required Language Language { get; init; }
+
+    /// <summary>The <c>lang</c> of the document: <c>ko</c> for Korean and for both, <c>en</c> for English.</summary>
+    public string DocumentLang => Language == Language.En ? "en" : "ko";
+
+    public required string Subject { get; init; }
+
+    public required string Preheader { get; init; }
+
+    public required string NewsletterName { get; init; }
+
+    public required IReadOnlyList<IssueView> Issues { get; init; }
+
+    /// <summary>Footer and label texts in the reader's language(s).</summary>
+    public required IReadOnlyList<(string Lang, DigestStrings Strings)> Footers { get; init; }
+
+    public DigestStrings Strings => Footers[0].Strings;
+
+    public PersonalMarkers Personal { get; } = new();
+}
+
+public sealed record IssueView(string Slug, IReadOnlyList<(string Lang, string Text)> Title, IReadOnlyList<(string Lang, string Text)> Intro,
+    string? Period, string WebUrl, IReadOnlyList<ItemView> Items);
+
+public sealed record ItemView(int Number, IReadOnlyList<(string Lang, string Text)> Title, IReadOnlyList<(string Lang, string Text)> Summary,
+    IReadOnlyList<(string Lang, string Text)> Abstract, IReadOnlyList<IssueLink> Links);
+
+/// <summary>Placeholders the templates print where a per-subscriber value belongs.</summary>
+public sealed class PersonalMarkers
+{
+    public const string Prefix = "%%NL:";
+    public const string Suffix = "%%";
+    public const string UnsubscribeUrl = "%%NL:UNSUBSCRIBE-URL%%";
+    public const string PreferencesUrl = "%%NL:PREFERENCES-URL%%";
+    public const string GreetingKo = "%%NL:GREETING-KO%%";
+    public const string GreetingEn = "%%NL:GREETING-EN%%";
+
+    /// <summary>The greeting line in <paramref name="lang"/> ("Hello Jane," or "Hello,").</summary>
+    public string Greeting(string lang) => lang == "en" ? GreetingEn : GreetingKo;
+
+    public string Unsubscribe => UnsubscribeUrl;
+
+    public string Preferences => PreferencesUrl;
+}
+
+/// <summary>The model of the item partial: one paper and the reader's wording.</summary>
+public sealed record ItemModel(ItemView Item, DigestStrings Strings);

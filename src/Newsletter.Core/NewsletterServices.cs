@@ -1,0 +1,65 @@
+using Dapper;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Newsletter.Configuration;
+using Newsletter.Delivery;
+using Newsletter.Digests;
+using Newsletter.Issues;
+using Newsletter.Storage;
+using Newsletter.Subscribers;
+using Npgsql;
+
+namespace Newsletter;
+
+/// <summary>Registers the service's building blocks; the executable composes them.</summary>
+public static class NewsletterServices
+{
+    public const string ConnectionStringName = "Newsletter";
+
+    static NewsletterServices() => DefaultTypeMap.MatchNamesWithUnderscores = true;
+
+    /// <summary>Options, storage, rendering and the mail transport: what every verb and the service need.</summary>
+    public static IHostApplicationBuilder AddNewsletterCore(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<NewsletterOptions>().BindConfiguration(NewsletterOptions.Section).ValidateOnStart();
+        services.AddOptions<SmtpOptions>().BindConfiguration(SmtpOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<NewsletterOptions>, NewsletterOptionsValidator>();
+        services.AddSingleton<IValidateOptions<SmtpOptions>, SmtpOptionsValidator>();
+
+        services.AddSingleton(TimeProvider.System);
+        // One data source for the process. The connection string is read when it is first needed,
+        // after the private cluster (if any) has been started and its address put into configuration.
+        services.AddSingleton(sp =>
+        {
+            var connectionString = sp.GetRequiredService<IConfiguration>().GetConnectionString(ConnectionStringName)
+                ?? throw new InvalidOperationException("ConnectionStrings__Newsletter is not set and no private cluster was started.");
+            return new NpgsqlDataSourceBuilder(connectionString) { Name = "newsletter" }.Build();
+        });
+        services.AddSingleton<Migrator>();
+        services.AddSingleton<SigningSecret>();
+        services.AddSingleton(sp => new LinkSigner(sp.GetRequiredService<SigningSecret>().Value));
+        services.AddSingleton<SubscriberStore>();
+        services.AddSingleton<IssueStore>();
+        services.AddSingleton<TemplateEngine>();
+        services.AddSingleton<DigestRenderer>();
+        services.AddSingleton<DigestMessageBuilder>();
+        services.AddSingleton<IMailTransport>(sp =>
+        {
+            var smtp = sp.GetRequiredService<IOptions<SmtpOptions>>().Value;
+            return smtp.UsesPickupDirectory ? new PickupDirectoryTransport(smtp.PickupDirectory) : new SmtpTransport(smtp);
+        });
+        return builder;
+    }
+
+    /// <summary>Brings the database to this build's schema and loads the signing secret; run once at start-up.</summary>
+    /// <returns>The migrations this call applied.</returns>
+    public static async Task<IReadOnlyList<Migration>> InitializeStorageAsync(this IServiceProvider services, CancellationToken ct = default)
+    {
+        var applied = await services.GetRequiredService<Migrator>().MigrateAsync(ct);
+        await services.GetRequiredService<SigningSecret>().InitializeAsync(ct);
+        return applied;
+    }
+}

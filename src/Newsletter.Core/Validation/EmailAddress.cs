@@ -1,0 +1,57 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace Newsletter.Validation;
+
+/// <summary>
+/// A subscriber's address as we accept it: one mailbox <c>local@domain</c>, at most 254 characters,
+/// a dotted domain (internationalised domains are stored in their ASCII form), and nothing a mail
+/// header could be smuggled through. Uniqueness is case-insensitive (the database enforces it).
+/// </summary>
+public static partial class EmailAddress
+{
+    public const int MaxLength = 254;
+
+    private static readonly IdnMapping Idn = new();
+
+    public static string Parse(string field, string? value)
+        => TryParse(value, out var address, out var rule) ? address : throw new InputException(field, rule);
+
+    public static bool TryParse(string? value, out string address, out string rule)
+    {
+        address = "";
+        var text = value?.Trim() ?? "";
+        if (text.Length == 0) { rule = "is required"; return false; }
+        if (text.Length > MaxLength) { rule = $"must be at most {MaxLength} characters"; return false; }
+        var at = text.LastIndexOf('@');
+        if (at <= 0 || at == text.Length - 1 || text.IndexOf('@') != at)
+        {
+            rule = $"'{TextRules.Shorten(text)}' is not an email address (expected name@example.org)";
+            return false;
+        }
+        var local = text[..at];
+        string domain;
+        try { domain = Idn.GetAscii(text[(at + 1)..]).ToLowerInvariant(); }
+        catch (ArgumentException) { rule = $"'{TextRules.Shorten(text)}' has an invalid domain"; return false; }
+        if (local.Length > 64 || !LocalPart().IsMatch(local) || local.StartsWith('.') || local.EndsWith('.') || local.Contains(".."))
+        {
+            rule = $"'{TextRules.Shorten(text)}' is not an email address (invalid part before @)";
+            return false;
+        }
+        if (!DomainPart().IsMatch(domain))
+        {
+            rule = $"'{TextRules.Shorten(text)}' is not an email address (domain must look like example.org)";
+            return false;
+        }
+        address = local + "@" + domain;
+        rule = "";
+        return true;
+    }
+
+    // RFC 5322 dot-atom characters; quoted local parts are not accepted for a mailing list.
+    [GeneratedRegex(@"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")]
+    private static partial Regex LocalPart();
+
+    [GeneratedRegex(@"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")]
+    private static partial Regex DomainPart();
+}

@@ -1,0 +1,3 @@
+using Newsletter.Worker.Cli;
+
+return await NewsletterCli.RunAsync(args);
