@@ -18,8 +18,6 @@ public static class NewsletterServices
 {
     public const string ConnectionStringName = "Newsletter";
 
-    static NewsletterServices() => DefaultTypeMap.MatchNamesWithUnderscores = true;
-
     /// <summary>Options, storage, rendering and the mail transport: what every verb and the service need.</summary>
     public static IHostApplicationBuilder AddNewsletterCore(this IHostApplicationBuilder builder)
     {

@@ -25,8 +25,6 @@ internal sealed class NewsletterOptionsValidator : IValidateOptions<NewsletterOp
             errors.Add("Newsletter__Secret: must be at least 32 characters");
         if (!string.IsNullOrWhiteSpace(o.TemplatesDirectory) && !Directory.Exists(o.TemplatesDirectory))
             errors.Add($"Newsletter__TemplatesDirectory: folder '{o.TemplatesDirectory}' does not exist");
-        if (!string.IsNullOrWhiteSpace(o.PostgresBinDirectory) && !File.Exists(Path.Combine(o.PostgresBinDirectory, "pg_ctl")))
-            errors.Add($"Newsletter__PostgresBinDirectory: '{o.PostgresBinDirectory}' holds no pg_ctl");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

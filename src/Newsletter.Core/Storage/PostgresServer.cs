@@ -54,11 +54,14 @@ public sealed class PostgresServer : IAsyncDisposable
         string dataDirectory, string? binDirectory, ILogger logger,
         IReadOnlyDictionary<string, string>? serverSettings = null, CancellationToken cancellationToken = default)
     {
-        var bin = binDirectory ?? FindBinDirectory() ?? throw new StartupException(
-            "PostgreSQL server binaries (initdb, pg_ctl) were not found and ConnectionStrings__Newsletter is not set. " +
-            "Fix one of: install the server (apt-get install postgresql); or run 'docker compose up -d postgres' and set " +
-            "ConnectionStrings__Newsletter=\"Host=localhost;Port=5432;Database=newsletter;Username=newsletter;Password=newsletter\"; " +
-            "or set ConnectionStrings__Newsletter to an existing PostgreSQL server.");
+        var bin = string.IsNullOrWhiteSpace(binDirectory) ? FindBinDirectory() : HasServerBinaries(binDirectory) ? binDirectory : null;
+        if (bin is null)
+            throw new StartupException(
+                "PostgreSQL server binaries (initdb, pg_ctl) were not found" +
+                (string.IsNullOrWhiteSpace(binDirectory) ? "" : $" in {binDirectory} (Newsletter__PostgresBinDirectory)") +
+                " and ConnectionStrings__Newsletter is not set. Fix one of: install the server (apt-get install postgresql); " +
+                "or run 'docker compose up -d postgres' and set ConnectionStrings__Newsletter=\"Host=localhost;Port=5432;Database=newsletter;Username=newsletter;Password=newsletter\"; " +
+                "or set ConnectionStrings__Newsletter to an existing PostgreSQL server.");
 
         var root = Path.GetFullPath(dataDirectory);
         Directory.CreateDirectory(root);

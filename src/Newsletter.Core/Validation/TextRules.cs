@@ -12,6 +12,7 @@ public static class TextRules
     /// <summary>A single-line value (name, title, label): no control characters at all, including U+2028/U+2029.</summary>
     public static string SingleLine(string field, string? value, int maxLength, bool required = true)
     {
+        RejectControlCharacters(field, value, allowLineBreaks: false);
         var text = value?.Trim();
         if (string.IsNullOrEmpty(text))
         {
@@ -20,23 +21,19 @@ public static class TextRules
         }
         if (text.Length > maxLength)
             throw new InputException(field, $"must be at most {maxLength} characters (got {text.Length})");
-        foreach (var c in text)
-            if (char.IsControl(c) || c is '\u2028' or '\u2029')
-                throw new InputException(field, $"must not contain control characters (found U+{(int)c:X4})");
         return text;
     }
 
     /// <summary>A multi-line value (intro, summary, abstract): line breaks and tabs are allowed, other control characters are not.</summary>
     public static string MultiLine(string field, string? value, int maxLength)
     {
-        var text = value?.Replace("\r\n", "\n").Trim();
+        var text = value?.Replace("\r\n", "\n");
+        RejectControlCharacters(field, text, allowLineBreaks: true);
+        text = text?.Trim();
         if (string.IsNullOrEmpty(text))
             throw new InputException(field, "must not be empty");
         if (text.Length > maxLength)
             throw new InputException(field, $"must be at most {maxLength} characters (got {text.Length})");
-        foreach (var c in text)
-            if ((char.IsControl(c) && c is not '\n' and not '\t') || c is '\u2028' or '\u2029')
-                throw new InputException(field, $"must not contain control characters (found U+{(int)c:X4})");
         return text;
     }
 
@@ -54,6 +51,14 @@ public static class TextRules
             if (char.IsControl(c) || char.IsWhiteSpace(c))
                 throw new InputException(field, "must not contain spaces or control characters");
         return text;
+    }
+
+    private static void RejectControlCharacters(string field, string? value, bool allowLineBreaks)
+    {
+        if (value is null) return;
+        foreach (var c in value)
+            if ((char.IsControl(c) && !(allowLineBreaks && c is '\n' or '\t')) || c is '\u2028' or '\u2029')
+                throw new InputException(field, $"must not contain control characters (found U+{(int)c:X4})");
     }
 
     internal static string Shorten(string text) => text.Length <= 60 ? text : text[..57] + "...";

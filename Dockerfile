@@ -1,0 +1,14 @@
+# Builds the newsletter service image used by docker-compose.yml.
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+WORKDIR /source
+COPY . .
+RUN dotnet publish src/Newsletter.Worker/Newsletter.Worker.csproj -c Release -o /app
+
+FROM mcr.microsoft.com/dotnet/aspnet:10.0
+WORKDIR /app
+COPY --from=build /app .
+ENV ASPNETCORE_URLS=http://+:5080
+EXPOSE 5080
+USER app
+ENTRYPOINT ["dotnet", "newsletter.dll"]
+CMD ["run"]

@@ -1,0 +1,21 @@
+using System.Reflection;
+
+namespace Newsletter.Configuration;
+
+/// <summary>Every configuration key the service reads, in the environment-variable form (<c>Newsletter__Smtp__Host</c>).</summary>
+public static class ConfigurationKeys
+{
+    /// <summary>The options classes and the section each is bound to.</summary>
+    public static IReadOnlyList<(Type Type, string Section)> Sections { get; } =
+    [
+        (typeof(NewsletterOptions), NewsletterOptions.Section),
+        (typeof(SmtpOptions), SmtpOptions.Section),
+    ];
+
+    public static IReadOnlyList<string> All { get; } =
+        new[] { "ConnectionStrings__Newsletter" }
+            .Concat(Sections.SelectMany(s => s.Type.GetProperties(BindingFlags.Public | BindingFlags.Instance)
+                .Where(p => p.SetMethod is { IsPublic: true })
+                .Select(p => $"{s.Section.Replace(":", "__")}__{p.Name}")))
+            .ToList();
+}

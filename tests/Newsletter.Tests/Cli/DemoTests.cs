@@ -1,0 +1,56 @@
+using MimeKit;
+using Newsletter.Tests.Infrastructure;
+
+namespace Newsletter.Tests.Cli;
+
+public sealed class DemoTests
+{
+    [Fact]
+    public async Task Demo_with_nothing_configured_starts_its_own_database_and_writes_a_digest_per_sample_subscriber()
+    {
+        var dir = NewsletterProcess.TempDirectory();
+        var nothing = new Dictionary<string, string?>();
+
+        var first = await NewsletterProcess.RunAsync(dir, nothing, "demo");
+
+        Assert.True(first.ExitCode == 0, first.Error);
+        var outbox = Path.Combine(dir, "outbox");
+        Assert.Contains(outbox, first.Output);
+        var files = Directory.GetFiles(outbox, "*.eml");
+        Assert.Equal(4, files.Length);
+        var messages = files.Select(f => MimeMessage.Load(f)).ToList();
+        Assert.Equal(
+            ["alex.morgan@example.com", "jisoo.park@example.com", "minji.kim@example.com", "sam.lee@example.com"],
+            messages.Select(m => m.To.Mailboxes.Single().Address).Order());
+        Assert.All(messages, m =>
+        {
+            Assert.NotNull(m.HtmlBody);
+            Assert.NotNull(m.TextBody);
+            Assert.Contains("Phi-3", m.HtmlBody);
+        });
+        Assert.True(File.Exists(Path.Combine(dir, ".newsletter", "postgres", "PG_VERSION")));
+
+        // A second start reuses the cluster and its data: no duplicate subscribers, the issue is already there.
+        var second = await NewsletterProcess.RunAsync(dir, nothing, "demo");
+        Assert.True(second.ExitCode == 0, second.Error);
+        Assert.Equal(8, Directory.GetFiles(outbox, "*.eml").Length);
+        var list = await NewsletterProcess.RunAsync(dir, nothing, "subscriber", "list");
+        Assert.Equal(4, list.Output.Split('\n').Count(l => l.Contains("@example.com", StringComparison.Ordinal)));
+        var issues = await NewsletterProcess.RunAsync(dir, nothing, "issue", "list");
+        Assert.Single(issues.Output.Split('\n'), l => l.StartsWith("top-ml-papers-2024-04-22", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Without_server_binaries_or_a_connection_string_start_up_fails_with_the_three_fixes()
+    {
+        var dir = NewsletterProcess.TempDirectory();
+
+        var result = await NewsletterProcess.RunAsync(dir, new Dictionary<string, string?> { ["Newsletter__PostgresBinDirectory"] = "/nonexistent" }, "migrate");
+
+        Assert.NotEqual(0, result.ExitCode);
+        var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("apt-get install postgresql", line);
+        Assert.Contains("docker compose up -d postgres", line);
+        Assert.Contains("ConnectionStrings__Newsletter", line);
+    }
+}
