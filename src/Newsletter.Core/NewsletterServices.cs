@@ -26,6 +26,8 @@ public static class NewsletterServices
         services.AddOptions<SmtpOptions>().BindConfiguration(SmtpOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<NewsletterOptions>, NewsletterOptionsValidator>();
         services.AddSingleton<IValidateOptions<SmtpOptions>, SmtpOptionsValidator>();
+        services.AddOptions<DkimOptions>().BindConfiguration(DkimOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<DkimOptions>, DkimOptionsValidator>();
 
         services.AddSingleton(TimeProvider.System);
         // One data source for the process. The connection string is read when it is first needed,
@@ -43,7 +45,9 @@ public static class NewsletterServices
         services.AddSingleton<IssueStore>();
         services.AddSingleton<TemplateEngine>();
         services.AddSingleton<DigestRenderer>();
+        services.AddSingleton<DkimSigning>();
         services.AddSingleton<DigestMessageBuilder>();
+        services.AddSingleton<DigestPreview>();
         services.AddSingleton<IMailTransport>(sp =>
         {
             var smtp = sp.GetRequiredService<IOptions<SmtpOptions>>().Value;

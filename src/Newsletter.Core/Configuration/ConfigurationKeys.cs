@@ -10,6 +10,7 @@ public static class ConfigurationKeys
     [
         (typeof(NewsletterOptions), NewsletterOptions.Section),
         (typeof(SmtpOptions), SmtpOptions.Section),
+        (typeof(DkimOptions), DkimOptions.Section),
     ];
 
     public static IReadOnlyList<string> All { get; } =

@@ -17,6 +17,8 @@ internal sealed class NewsletterOptionsValidator : IValidateOptions<NewsletterOp
             errors.Add("Newsletter__DataDirectory: must not be empty");
         if (!Uri.TryCreate(o.PublicUrl, UriKind.Absolute, out var url) || (url.Scheme != "http" && url.Scheme != "https") || url.Query.Length > 0)
             errors.Add($"Newsletter__PublicUrl: must be an absolute http(s) URL without a query string (got '{o.PublicUrl}')");
+        else if (url.Scheme != "https" && !url.IsLoopback)
+            errors.Add($"Newsletter__PublicUrl: must use https (one-click unsubscribe links must be https; plain http is allowed only for localhost) (got '{o.PublicUrl}')");
         CheckMailbox(errors, "Newsletter__From", o.From, required: true);
         CheckMailbox(errors, "Newsletter__ReplyTo", o.ReplyTo, required: false);
         if (o.AdminApiKey is { } key && key.Length < 16)
@@ -57,6 +59,31 @@ internal sealed class SmtpOptionsValidator : IValidateOptions<SmtpOptions>
             errors.Add("Newsletter__Smtp__Username and Newsletter__Smtp__Password: set both or neither");
         if (o.LocalDomain is { Length: > 0 } ehlo && Uri.CheckHostName(ehlo) != UriHostNameType.Dns)
             errors.Add($"Newsletter__Smtp__LocalDomain: '{ehlo}' is not a host name");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}
+
+internal sealed class DkimOptionsValidator : IValidateOptions<DkimOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DkimOptions o)
+    {
+        var set = new[] { o.Domain, o.Selector, o.PrivateKeyPath }.Count(v => !string.IsNullOrWhiteSpace(v));
+        if (set == 0) return ValidateOptionsResult.Success;
+        if (set < 3)
+            return ValidateOptionsResult.Fail("Newsletter__Dkim__Domain, Newsletter__Dkim__Selector and Newsletter__Dkim__PrivateKeyPath: set all three to sign, or none");
+        var errors = new List<string>();
+        if (Uri.CheckHostName(o.Domain) != UriHostNameType.Dns || !o.Domain!.Contains('.'))
+            errors.Add($"Newsletter__Dkim__Domain: '{o.Domain}' is not a domain name");
+        if (!System.Text.RegularExpressions.Regex.IsMatch(o.Selector!, "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"))
+            errors.Add($"Newsletter__Dkim__Selector: '{o.Selector}' is not a DNS label");
+        try
+        {
+            using var key = Newsletter.Digests.DkimSigning.LoadPrivateKey(o.PrivateKeyPath!);
+        }
+        catch (Newsletter.Digests.DkimKeyException e)
+        {
+            errors.Add(e.Message);
+        }
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

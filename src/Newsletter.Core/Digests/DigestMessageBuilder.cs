@@ -12,9 +12,12 @@ namespace Newsletter.Digests;
 /// then HTML), UTF-8, one-click unsubscribe headers, and a Message-ID on the sending domain that is
 /// the same every time the same delivery is built.
 /// </summary>
-public sealed class DigestMessageBuilder(IOptions<NewsletterOptions> options, LinkSigner signer, TimeProvider clock)
+public sealed class DigestMessageBuilder(IOptions<NewsletterOptions> options, LinkSigner signer, DkimSigning dkim, TimeProvider clock)
 {
-    /// <summary>Builds the message of delivery <paramref name="deliveryKey"/> (a stable identifier of this issue-to-subscriber delivery).</summary>
+    /// <summary>
+    /// Builds the message of delivery <paramref name="deliveryKey"/> (a stable identifier of this
+    /// issue-to-subscriber delivery), dated now: call it when the message is about to be sent.
+    /// </summary>
     public MimeMessage Build(DigestTemplate digest, Subscriber subscriber, string deliveryKey)
     {
         var o = options.Value;
@@ -44,6 +47,11 @@ public sealed class DigestMessageBuilder(IOptions<NewsletterOptions> options, Li
         message.Body = builder.ToMessageBody();
         foreach (var part in message.BodyParts.OfType<TextPart>())
             part.ContentType.Charset = "utf-8";
+
+        // 7-bit transfer encodings (base64 for Korean-heavy parts, quoted-printable otherwise) so the
+        // message survives any relay; then sign, and change nothing after signing.
+        message.Prepare(EncodingConstraint.SevenBit);
+        dkim.Sign(message);
         return message;
     }
 

@@ -23,9 +23,12 @@ public sealed class DigestRenderer(TemplateEngine templates, IOptions<Newsletter
     {
         if (issues.Count == 0) throw new ArgumentException("A digest needs at least one issue", nameof(issues));
         var view = CreateView(issues, language);
-        var html = await templates.RenderAsync(HtmlTemplate, view);
+        var rendered = await templates.RenderAsync(HtmlTemplate, view);
+        // Mail clients drop <style> blocks: inline every rule, keep only the media queries
+        // (mobile and dark mode) in a <style> for the clients that honour them.
+        var inlined = PreMailer.Net.PreMailer.MoveCssInline(rendered, removeStyleElements: true, removeComments: true, preserveMediaQueries: true);
         var text = PlainTextDigest.Write(view);
-        return new DigestTemplate(view.Subject, view.Preheader, language, html, text);
+        return new DigestTemplate(view.Subject, view.Preheader, language, inlined.Html, text) { CssWarnings = inlined.Warnings };
     }
 
     internal DigestView CreateView(IReadOnlyList<Issue> issues, Language language)
@@ -138,6 +141,9 @@ public sealed class DigestTemplate
 
     public Language Language { get; }
 
+    /// <summary>What the CSS inliner could not apply (empty when the templates are sound).</summary>
+    public IReadOnlyList<string> CssWarnings { get; init; } = [];
+
     public PersonalizedDigest Personalize(Recipient recipient) => new(
         Fill(_html, _htmlLength, recipient, html: true),
         Fill(_text, _textLength, recipient, html: false));
@@ -156,10 +162,13 @@ public sealed class DigestTemplate
                 PersonalMarkers.GreetingEn => Greeting(DigestStrings.English, r.Name),
                 _ => throw new InvalidOperationException($"Unknown marker {segment.Marker}"),
             };
-            sb.Append(html && segment.Marker is not null ? HtmlEncoder.Default.Encode(value) : value);
+            sb.Append(html && segment.Marker is not null ? Html.Encode(value) : value);
         }
         return sb.ToString();
     }
+
+    // Encodes markup characters but leaves Hangul and other letters as they are.
+    private static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
 
     private static string Greeting(DigestStrings strings, string? name) =>
         string.IsNullOrEmpty(name) ? strings.GreetingAnonymous : string.Format(CultureInfo.InvariantCulture, strings.Greeting, name);

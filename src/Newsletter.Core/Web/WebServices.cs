@@ -21,6 +21,7 @@ public static class WebServices
     public static WebApplication MapNewsletterWeb(this WebApplication app)
     {
         app.UseStatusCodePages();
+        app.MapAdminApi();
         app.MapHealthChecks("/health", new HealthCheckOptions
         {
             ResponseWriter = (context, report) =>

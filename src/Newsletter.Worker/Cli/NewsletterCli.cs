@@ -17,6 +17,8 @@ internal static class NewsletterCli
         root.Add(DemoCommand.Create());
         root.Add(IssueCommands.Create());
         root.Add(SubscriberCommands.Create());
+        root.Add(PreviewCommands.Preview());
+        root.Add(PreviewCommands.Dkim());
         // `newsletter` alone runs the service.
         root.SetAction((parse, ct) => RunCommand.ExecuteAsync(null, ct));
         return await root.Parse(args).InvokeAsync();
