@@ -53,9 +53,9 @@ public sealed class DkimSigning
     /// <summary>Signs a prepared message in place; does nothing when DKIM is not configured.</summary>
     public void Sign(MimeMessage message)
     {
-        if (_signer is null) return;
-        var headers = SignedHeaders.Where(h => message.Headers.Contains(h) || h is "List-Unsubscribe" or "List-Unsubscribe-Post" or "From" or "Subject").ToArray();
-        _signer.Sign(message, headers);
+        // Listing a header the message lacks (Reply-To when none is set) is deliberate: adding it
+        // later breaks the signature.
+        _signer?.Sign(message, SignedHeaders);
     }
 
     /// <summary>Loads an RSA private key from PEM (PKCS#1 or unencrypted PKCS#8).</summary>
