@@ -12,47 +12,87 @@ namespace Newsletter.Digests;
 /// then HTML), UTF-8, one-click unsubscribe headers, and a Message-ID on the sending domain that is
 /// the same every time the same delivery is built.
 /// </summary>
-public sealed class DigestMessageBuilder(IOptions<NewsletterOptions> options, LinkSigner signer, DkimSigning dkim, TimeProvider clock)
+public sealed class DigestMessageBuilder
 {
+    private readonly LinkSigner _signer;
+    private readonly DkimSigning _dkim;
+    private readonly TimeProvider _clock;
+    private readonly string _publicUrl;
+    private readonly string _domain;
+    // Headers that are the same on every message, encoded once and cloned per message.
+    private readonly Header[] _fixedHeaders;
+
+    public DigestMessageBuilder(IOptions<NewsletterOptions> options, LinkSigner signer, DkimSigning dkim, TimeProvider clock)
+    {
+        _signer = signer;
+        _dkim = dkim;
+        _clock = clock;
+        var o = options.Value;
+        _publicUrl = o.PublicUrl.TrimEnd('/');
+        var from = o.FromMailbox;
+        _domain = Domain(from);
+        var prototype = new MimeMessage((IEnumerable<Header>)Array.Empty<Header>());
+        prototype.From.Add(from);
+        if (!string.IsNullOrWhiteSpace(o.ReplyTo)) prototype.ReplyTo.Add(MailboxAddress.Parse(o.ReplyTo));
+        prototype.Headers.Add(HeaderId.ListId, ListId(o));
+        prototype.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+        prototype.Headers.Add("Auto-Submitted", "auto-generated");
+        prototype.Headers.Add("Precedence", "bulk");
+        _fixedHeaders = prototype.Headers.ToArray();
+    }
+
     /// <summary>
     /// Builds the message of delivery <paramref name="deliveryKey"/> (a stable identifier of this
     /// issue-to-subscriber delivery), dated now: call it when the message is about to be sent.
     /// </summary>
     public MimeMessage Build(DigestTemplate digest, Subscriber subscriber, string deliveryKey)
     {
-        var o = options.Value;
-        var now = clock.GetUtcNow();
-        var publicUrl = o.PublicUrl.TrimEnd('/');
-        var unsubscribeUrl = $"{publicUrl}/unsubscribe/{signer.Create(LinkPurpose.Unsubscribe, subscriber.PublicId, now)}";
-        var preferencesUrl = $"{publicUrl}/preferences/{signer.Create(LinkPurpose.Preferences, subscriber.PublicId, now)}";
+        var now = _clock.GetUtcNow();
+        var unsubscribeUrl = $"{_publicUrl}/unsubscribe/{_signer.Create(LinkPurpose.Unsubscribe, subscriber.PublicId, now)}";
+        var preferencesUrl = $"{_publicUrl}/preferences/{_signer.Create(LinkPurpose.Preferences, subscriber.PublicId, now)}";
         var body = digest.Personalize(new Recipient(subscriber.Name, unsubscribeUrl, preferencesUrl));
 
-        var from = o.FromMailbox;
-        var message = new MimeMessage { Subject = digest.Subject, Date = now };
-        message.From.Add(from);
-        if (!string.IsNullOrWhiteSpace(o.ReplyTo)) message.ReplyTo.Add(MailboxAddress.Parse(o.ReplyTo));
+        // Starting from the prepared headers skips the defaults MimeMessage() would generate
+        // (a Message-ID on the host name among them) only to have them replaced.
+        var headers = new List<Header>(_fixedHeaders.Length + 1);
+        foreach (var header in _fixedHeaders) headers.Add(header.Clone());
+        headers.Add(digest.SubjectHeader.Clone());
+        var message = new MimeMessage(headers);
+        message.Date = now;
         message.To.Add(new MailboxAddress(subscriber.Name ?? "", subscriber.Email));
-        message.MessageId = MessageId(deliveryKey, Domain(from));
+        message.MessageId = MessageId(deliveryKey, _domain);
 
         // Written raw so MimeKit never RFC 2047-encodes it (mail providers ignore an encoded List-Unsubscribe).
         var listUnsubscribe = new Header(HeaderId.ListUnsubscribe, "");
         listUnsubscribe.SetRawValue(Encoding.ASCII.GetBytes($" <{unsubscribeUrl}>\r\n"));
         message.Headers.Add(listUnsubscribe);
-        message.Headers.Add("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
-        message.Headers.Add(HeaderId.ListId, ListId(o));
-        message.Headers.Add("Auto-Submitted", "auto-generated");
-        message.Headers.Add("Precedence", "bulk");
+        message.Headers.Add(HeaderId.MimeVersion, "1.0");
 
-        var builder = new BodyBuilder { TextBody = body.Text, HtmlBody = body.Html };
-        message.Body = builder.ToMessageBody();
-        foreach (var part in message.BodyParts.OfType<TextPart>())
-            part.ContentType.Charset = "utf-8";
-
-        // 7-bit transfer encodings (base64 for Korean-heavy parts, quoted-printable otherwise) so the
-        // message survives any relay; then sign, and change nothing after signing.
-        message.Prepare(EncodingConstraint.SevenBit);
-        dkim.Sign(message);
+        // text/plain first, text/html last (the part a client prefers), both UTF-8 in 7-bit transfer
+        // encodings decided once per digest, so no per-message scan of the bodies is needed.
+        message.Body = new MultipartAlternative
+        {
+            Part("plain", body.TextUtf8, digest.TextEncoding),
+            Part("html", body.HtmlUtf8, digest.HtmlEncoding),
+        };
+        if (_dkim.Enabled)
+        {
+            // Sign only a prepared message, and change nothing after signing.
+            message.Prepare(EncodingConstraint.SevenBit);
+            _dkim.Sign(message);
+        }
         return message;
+    }
+
+    private static TextPart Part(string subtype, ReadOnlyMemory<byte>[] utf8, ContentEncoding encoding)
+    {
+        var part = new TextPart(subtype)
+        {
+            ContentTransferEncoding = encoding,
+            Content = new MimeContent(new SegmentStream(utf8)),
+        };
+        part.ContentType.Charset = "utf-8";
+        return part;
     }
 
     /// <summary><c>List-Id: Name &lt;newsletter.example.org&gt;</c>, from the From mailbox.</summary>

@@ -110,19 +110,37 @@ public sealed class DigestRenderer(TemplateEngine templates, IOptions<Newsletter
 /// <summary>The per-subscriber values of one message.</summary>
 public sealed record Recipient(string? Name, string UnsubscribeUrl, string PreferencesUrl);
 
-/// <summary>One personalised digest: the HTML and the plain-text body.</summary>
-public readonly record struct PersonalizedDigest(string Html, string Text);
+/// <summary>
+/// One personalised digest: the HTML and the plain-text body as UTF-8, each a run of segments
+/// (mostly shared with every other subscriber, a few personal) read through a stream without
+/// copying the shared bytes.
+/// </summary>
+public readonly record struct PersonalizedDigest(ReadOnlyMemory<byte>[] HtmlUtf8, ReadOnlyMemory<byte>[] TextUtf8)
+{
+    public string Html => Join(HtmlUtf8);
+
+    public string Text => Join(TextUtf8);
+
+    private static string Join(ReadOnlyMemory<byte>[] segments)
+    {
+        using var stream = new SegmentStream(segments);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return reader.ReadToEnd();
+    }
+}
 
 /// <summary>
-/// A digest rendered once for a (content, language) pair, split at the personal markers so that
-/// personalising costs one pass of string concatenation.
+/// A digest rendered once for a (content, language) pair, split at the personal markers and kept
+/// as UTF-8, so personalising one message is a single pass of byte copies into an array of the
+/// exact size.
 /// </summary>
 public sealed class DigestTemplate
 {
+    // Encodes markup characters but leaves Hangul and other letters as they are.
+    private static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
+
     private readonly Segment[] _html;
     private readonly Segment[] _text;
-    private readonly int _htmlLength;
-    private readonly int _textLength;
 
     public DigestTemplate(string subject, string preheader, Language language, string html, string text)
     {
@@ -131,11 +149,16 @@ public sealed class DigestTemplate
         Language = language;
         _html = Split(html);
         _text = Split(text);
-        _htmlLength = html.Length + 512;
-        _textLength = text.Length + 512;
+        HtmlEncoding = BestEncoding(html);
+        TextEncoding = BestEncoding(text);
     }
 
     public string Subject { get; }
+
+    /// <summary>The Subject header, RFC 2047-encoded once; messages take a clone.</summary>
+    public MimeKit.Header SubjectHeader => _subjectHeader ??= new MimeKit.Header(MimeKit.HeaderId.Subject, Subject);
+
+    private MimeKit.Header? _subjectHeader;
 
     public string Preheader { get; }
 
@@ -144,34 +167,62 @@ public sealed class DigestTemplate
     /// <summary>What the CSS inliner could not apply (empty when the templates are sound).</summary>
     public IReadOnlyList<string> CssWarnings { get; init; } = [];
 
-    public PersonalizedDigest Personalize(Recipient recipient) => new(
-        Fill(_html, _htmlLength, recipient, html: true),
-        Fill(_text, _textLength, recipient, html: false));
+    /// <summary>
+    /// The 7-bit transfer encoding for the HTML part, chosen once for every subscriber: the
+    /// personal values change a few hundred characters of tens of thousands, never the choice.
+    /// </summary>
+    public MimeKit.ContentEncoding HtmlEncoding { get; }
 
-    private static string Fill(Segment[] segments, int capacity, Recipient r, bool html)
+    /// <summary>The 7-bit transfer encoding for the text part (see <see cref="HtmlEncoding"/>).</summary>
+    public MimeKit.ContentEncoding TextEncoding { get; }
+
+    public PersonalizedDigest Personalize(Recipient recipient)
     {
-        var sb = new StringBuilder(capacity);
-        foreach (var segment in segments)
-        {
-            var value = segment.Marker switch
-            {
-                null => segment.Text,
-                PersonalMarkers.UnsubscribeUrl => r.UnsubscribeUrl,
-                PersonalMarkers.PreferencesUrl => r.PreferencesUrl,
-                PersonalMarkers.GreetingKo => Greeting(DigestStrings.Korean, r.Name),
-                PersonalMarkers.GreetingEn => Greeting(DigestStrings.English, r.Name),
-                _ => throw new InvalidOperationException($"Unknown marker {segment.Marker}"),
-            };
-            sb.Append(html && segment.Marker is not null ? Html.Encode(value) : value);
-        }
-        return sb.ToString();
+        var values = new PersonalValues(recipient);
+        return new PersonalizedDigest(Fill(_html, values, html: true), Fill(_text, values, html: false));
     }
 
-    // Encodes markup characters but leaves Hangul and other letters as they are.
-    private static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
+    private static ReadOnlyMemory<byte>[] Fill(Segment[] segments, PersonalValues values, bool html)
+    {
+        var result = new ReadOnlyMemory<byte>[segments.Length];
+        for (var i = 0; i < segments.Length; i++)
+            result[i] = segments[i].Marker is { } marker ? values.Get(marker, html) : segments[i].Utf8;
+        return result;
+    }
+
+    /// <summary>Each personal value encoded once per message, for HTML and for text.</summary>
+    private sealed class PersonalValues(Recipient recipient)
+    {
+        private readonly Dictionary<(string, bool), byte[]> _cache = new(8);
+
+        public byte[] Get(string marker, bool html)
+        {
+            if (_cache.TryGetValue((marker, html), out var bytes)) return bytes;
+            var value = marker switch
+            {
+                PersonalMarkers.UnsubscribeUrl => recipient.UnsubscribeUrl,
+                PersonalMarkers.PreferencesUrl => recipient.PreferencesUrl,
+                PersonalMarkers.GreetingKo => Greeting(DigestStrings.Korean, recipient.Name),
+                PersonalMarkers.GreetingEn => Greeting(DigestStrings.English, recipient.Name),
+                _ => throw new InvalidOperationException($"Unknown marker {marker}"),
+            };
+            bytes = Encoding.UTF8.GetBytes(html ? Html.Encode(value) : value);
+            _cache[(marker, html)] = bytes;
+            return bytes;
+        }
+    }
 
     private static string Greeting(DigestStrings strings, string? name) =>
         string.IsNullOrEmpty(name) ? strings.GreetingAnonymous : string.Format(CultureInfo.InvariantCulture, strings.Greeting, name);
+
+    // Quoted-printable writes each 8-bit byte as three characters, base64 every byte as 4/3:
+    // base64 wins once more than about a sixth of the UTF-8 bytes are 8-bit (Korean text).
+    private static MimeKit.ContentEncoding BestEncoding(string content)
+    {
+        var bytes = Encoding.UTF8.GetBytes(content);
+        var high = bytes.Count(b => b >= 0x80);
+        return high * 6 > bytes.Length ? MimeKit.ContentEncoding.Base64 : MimeKit.ContentEncoding.QuotedPrintable;
+    }
 
     private static Segment[] Split(string rendered)
     {
@@ -183,13 +234,89 @@ public sealed class DigestTemplate
             if (open < 0) break;
             var close = rendered.IndexOf(PersonalMarkers.Suffix, open + PersonalMarkers.Prefix.Length, StringComparison.Ordinal);
             if (close < 0) break;
-            if (open > start) segments.Add(new Segment(rendered[start..open], null));
-            segments.Add(new Segment("", rendered[open..(close + PersonalMarkers.Suffix.Length)]));
+            if (open > start) segments.Add(new Segment(Encoding.UTF8.GetBytes(rendered[start..open]), null));
+            segments.Add(new Segment([], rendered[open..(close + PersonalMarkers.Suffix.Length)]));
             start = close + PersonalMarkers.Suffix.Length;
         }
-        if (start < rendered.Length) segments.Add(new Segment(rendered[start..], null));
+        if (start < rendered.Length) segments.Add(new Segment(Encoding.UTF8.GetBytes(rendered[start..]), null));
         return segments.ToArray();
     }
 
-    private readonly record struct Segment(string Text, string? Marker);
+    private readonly record struct Segment(byte[] Utf8, string? Marker);
+}
+
+/// <summary>A read-only, seekable stream over a run of byte segments, read in place.</summary>
+public sealed class SegmentStream : Stream
+{
+    private readonly ReadOnlyMemory<byte>[] _segments;
+    private readonly long _length;
+    private long _position;
+    private int _segment;
+    private int _offset;
+
+    public SegmentStream(ReadOnlyMemory<byte>[] segments)
+    {
+        _segments = segments;
+        foreach (var s in segments) _length += s.Length;
+    }
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => true;
+
+    public override bool CanWrite => false;
+
+    public override long Length => _length;
+
+    public override long Position
+    {
+        get => _position;
+        set => Seek(value, SeekOrigin.Begin);
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        var read = 0;
+        while (read < buffer.Length && _segment < _segments.Length)
+        {
+            var current = _segments[_segment].Span[_offset..];
+            var n = Math.Min(current.Length, buffer.Length - read);
+            current[..n].CopyTo(buffer[read..]);
+            read += n;
+            _offset += n;
+            if (_offset == _segments[_segment].Length) { _segment++; _offset = 0; }
+        }
+        _position += read;
+        return read;
+    }
+
+    public override long Seek(long offset, SeekOrigin origin)
+    {
+        var target = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            _ => _length + offset,
+        };
+        if (target < 0 || target > _length) throw new ArgumentOutOfRangeException(nameof(offset));
+        _position = target;
+        _segment = 0;
+        _offset = 0;
+        var remaining = target;
+        while (_segment < _segments.Length && remaining >= _segments[_segment].Length)
+        {
+            remaining -= _segments[_segment].Length;
+            _segment++;
+        }
+        _offset = (int)remaining;
+        return _position;
+    }
+
+    public override void Flush() { }
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

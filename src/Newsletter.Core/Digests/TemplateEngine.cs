@@ -1,13 +1,15 @@
 using Microsoft.Extensions.Options;
+using System.Collections.Concurrent;
 using Newsletter.Configuration;
 using RazorLight;
+using RazorLight.Razor;
 
 namespace Newsletter.Digests;
 
 /// <summary>
 /// RazorLight over the templates folder (<c>templates/</c> next to the binary, or
-/// <c>Newsletter__TemplatesDirectory</c>). Each template is compiled once per process and cached;
-/// later renders reuse the compiled type.
+/// <c>Newsletter__TemplatesDirectory</c>). Each template is read and compiled once per process and
+/// cached for its lifetime; later renders reuse the compiled type and never touch the files.
 /// </summary>
 public sealed class TemplateEngine
 {
@@ -17,7 +19,7 @@ public sealed class TemplateEngine
     {
         Directory = options.Value.ResolvedTemplatesDirectory;
         _engine = new RazorLightEngineBuilder()
-            .UseFileSystemProject(Directory, extension: ".cshtml")
+            .UseProject(new TemplateFolderProject(Directory))
             .SetOperatingAssembly(typeof(TemplateEngine).Assembly)
             .UseMemoryCachingProvider()
             .Build();
@@ -27,4 +29,46 @@ public sealed class TemplateEngine
 
     /// <summary>Renders <paramref name="template"/> (a path under the templates folder, without extension) with <paramref name="model"/>.</summary>
     public Task<string> RenderAsync<TModel>(string template, TModel model) => _engine.CompileRenderAsync(template, model);
+}
+
+/// <summary>
+/// Reads a template from the folder the first time it is asked for and keeps its text. Unlike
+/// RazorLight's file-system project it does not watch the files, so a compiled template is never
+/// thrown away while the process runs (and a half-edited file cannot break a send in progress).
+/// </summary>
+internal sealed class TemplateFolderProject(string root) : RazorLightProject
+{
+    private const string Extension = ".cshtml";
+    private readonly ConcurrentDictionary<string, RazorLightProjectItem> _items = new(StringComparer.Ordinal);
+
+    public override Task<RazorLightProjectItem> GetItemAsync(string templateKey)
+    {
+        var key = Normalize(templateKey);
+        return Task.FromResult(_items.GetOrAdd(key, k =>
+        {
+            var path = Path.GetFullPath(Path.Combine(root, k));
+            // Keys come from our own templates, but never read outside the folder.
+            if (!path.StartsWith(Path.GetFullPath(root), StringComparison.Ordinal) || !File.Exists(path))
+                return new MissingItem(k);
+            return new TextSourceRazorProjectItem(k, File.ReadAllText(path));
+        }));
+    }
+
+    public override Task<IEnumerable<RazorLightProjectItem>> GetImportsAsync(string templateKey) =>
+        Task.FromResult(Enumerable.Empty<RazorLightProjectItem>());
+
+    private static string Normalize(string key)
+    {
+        var k = key.Replace('\\', '/').TrimStart('/');
+        return k.EndsWith(Extension, StringComparison.Ordinal) ? k : k + Extension;
+    }
+
+    private sealed class MissingItem(string key) : RazorLightProjectItem
+    {
+        public override string Key { get; } = key;
+
+        public override bool Exists => false;
+
+        public override Stream Read() => throw new FileNotFoundException($"Template {Key} does not exist");
+    }
 }

@@ -1,0 +1,30 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Diagnosers;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using Newsletter.Benchmarks;
+
+// dotnet run -c Release --project tests/Newsletter.Benchmarks -- message   (personalised message build, BenchmarkDotNet)
+// In process: RazorLight compiles the templates against this executable's compilation context,
+// which a separately generated benchmark project would not have.
+var config = DefaultConfig.Instance
+    .AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance))
+    .AddDiagnoser(MemoryDiagnoser.Default);
+return args.FirstOrDefault() switch
+{
+    "message" => Run(() => BenchmarkRunner.Run<MessageBenchmarks>(config, args[1..])),
+    _ => Usage(),
+};
+
+static int Run(Func<object> benchmark)
+{
+    benchmark();
+    return 0;
+}
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options]");
+    return 2;
+}

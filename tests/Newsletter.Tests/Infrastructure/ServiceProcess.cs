@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Newsletter.Tests.Infrastructure;
+
+/// <summary>A real <c>newsletter run</c> process on a free loopback port, stopped with SIGTERM at the end.</summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    public const string AdminKey = "test-admin-key-0123456789abcdef";
+
+    private readonly Process _process;
+    private readonly Task<string> _output;
+    private readonly Task<string> _error;
+
+    private ServiceProcess(Process process, Uri baseAddress)
+    {
+        _process = process;
+        BaseAddress = baseAddress;
+        _output = process.StandardOutput.ReadToEndAsync();
+        _error = process.StandardError.ReadToEndAsync();
+        Http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public Uri BaseAddress { get; }
+
+    public HttpClient Http { get; }
+
+    public HttpClient Admin() => new(new HttpClientHandler()) { BaseAddress = BaseAddress, DefaultRequestHeaders = { Authorization = new("Bearer", AdminKey) } };
+
+    public static async Task<ServiceProcess> StartAsync(TestDatabase db, IReadOnlyDictionary<string, string?>? extra = null)
+    {
+        var port = FreePort();
+        var baseAddress = new Uri($"http://127.0.0.1:{port}");
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = NewsletterProcess.TempDirectory(), RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { NewsletterProcess.Executable, "run", "--urls", baseAddress.ToString().TrimEnd('/') }) start.ArgumentList.Add(a);
+        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("Newsletter__", StringComparison.OrdinalIgnoreCase) || k.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase)).ToList())
+            start.Environment.Remove(key);
+        start.Environment["ConnectionStrings__Newsletter"] = db.ConnectionString;
+        start.Environment["Newsletter__Secret"] = TestMail.Secret;
+        start.Environment["Newsletter__AdminApiKey"] = AdminKey;
+        start.Environment["Newsletter__PublicUrl"] = baseAddress.ToString().TrimEnd('/');
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>()) start.Environment[key] = value;
+
+        var service = new ServiceProcess(Process.Start(start)!, baseAddress);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (service._process.HasExited)
+                throw new InvalidOperationException($"newsletter run exited with {service._process.ExitCode}: {await service._error}");
+            try
+            {
+                if ((await service.Http.GetAsync("/health")).IsSuccessStatusCode) return service;
+            }
+            catch (HttpRequestException) { }
+            await Task.Delay(100);
+        }
+        await service.DisposeAsync();
+        throw new TimeoutException("newsletter run did not answer /health within 60 s");
+    }
+
+    public async Task<(int ExitCode, string Output, string Error)> StopAsync(TimeSpan? timeout = null)
+    {
+        if (!_process.HasExited)
+        {
+            _ = Process.Start("kill", ["-TERM", _process.Id.ToString()])!;
+            using var wait = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(30));
+            try { await _process.WaitForExitAsync(wait.Token); }
+            catch (OperationCanceledException) { _process.Kill(entireProcessTree: true); await _process.WaitForExitAsync(); }
+        }
+        return (_process.ExitCode, await _output, await _error);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        Http.Dispose();
+        _process.Dispose();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
