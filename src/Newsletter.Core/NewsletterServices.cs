@@ -28,6 +28,10 @@ public static class NewsletterServices
         services.AddSingleton<IValidateOptions<SmtpOptions>, SmtpOptionsValidator>();
         services.AddOptions<DkimOptions>().BindConfiguration(DkimOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<DkimOptions>, DkimOptionsValidator>();
+        services.AddOptions<ScheduleOptions>().BindConfiguration(ScheduleOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ScheduleOptions>, ScheduleOptionsValidator>();
+        services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>();
 
         services.AddSingleton(TimeProvider.System);
         // One data source for the process. The connection string is read when it is first needed,
@@ -38,6 +42,7 @@ public static class NewsletterServices
                 ?? throw new InvalidOperationException("ConnectionStrings__Newsletter is not set and no private cluster was started.");
             return new NpgsqlDataSourceBuilder(connectionString) { Name = "newsletter" }.Build();
         });
+        services.AddSingleton<System.Data.Common.DbDataSource>(sp => sp.GetRequiredService<NpgsqlDataSource>());
         services.AddSingleton<Migrator>();
         services.AddSingleton<SigningSecret>();
         services.AddSingleton(sp => new LinkSigner(sp.GetRequiredService<SigningSecret>().Value));
@@ -48,6 +53,10 @@ public static class NewsletterServices
         services.AddSingleton<DkimSigning>();
         services.AddSingleton<DigestMessageBuilder>();
         services.AddSingleton<DigestPreview>();
+        services.AddSingleton<SendLedger>();
+        // Each user (the worker loop, a CLI verb) gets its own engine and its rendering caches.
+        services.AddTransient<DeliveryEngine>();
+        services.AddSingleton<Newsletter.Scheduling.DigestScheduler>();
         services.AddSingleton<IMailTransport>(sp =>
         {
             var smtp = sp.GetRequiredService<IOptions<SmtpOptions>>().Value;

@@ -11,6 +11,8 @@ public static class ConfigurationKeys
         (typeof(NewsletterOptions), NewsletterOptions.Section),
         (typeof(SmtpOptions), SmtpOptions.Section),
         (typeof(DkimOptions), DkimOptions.Section),
+        (typeof(ScheduleOptions), ScheduleOptions.Section),
+        (typeof(DeliveryOptions), DeliveryOptions.Section),
     ];
 
     public static IReadOnlyList<string> All { get; } =

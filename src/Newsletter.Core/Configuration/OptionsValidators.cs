@@ -87,3 +87,43 @@ internal sealed class DkimOptionsValidator : IValidateOptions<DkimOptions>
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+internal sealed class ScheduleOptionsValidator : IValidateOptions<ScheduleOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ScheduleOptions o)
+    {
+        var errors = new List<string>();
+        if (!IsCron(o.Daily))
+            errors.Add($"Newsletter__Schedule__Daily: '{o.Daily}' is not a Quartz cron expression (e.g. '0 0 8 * * ?')");
+        if (!IsCron(o.Weekly))
+            errors.Add($"Newsletter__Schedule__Weekly: '{o.Weekly}' is not a Quartz cron expression (e.g. '0 0 8 ? * MON')");
+        try { _ = o.Zone; }
+        catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException or ArgumentException)
+        {
+            errors.Add($"Newsletter__Schedule__TimeZone: '{o.TimeZone}' is not an IANA time zone (e.g. 'Asia/Seoul')");
+        }
+        if (o.MaxLateness < TimeSpan.Zero || o.MaxLateness > TimeSpan.FromDays(7))
+            errors.Add("Newsletter__Schedule__MaxLateness: must be between 00:00:00 and 7.00:00:00");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    private static bool IsCron(string? expression)
+    {
+        if (string.IsNullOrWhiteSpace(expression)) return false;
+        try { _ = new Quartz.CronExpression(expression); return true; }
+        catch (FormatException) { return false; }
+    }
+}
+
+internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOptions>
+{
+    public ValidateOptionsResult Validate(string? name, DeliveryOptions o)
+    {
+        var errors = new List<string>();
+        if (o.BatchSize is < 1 or > 10_000) errors.Add($"Newsletter__Delivery__BatchSize: must be between 1 and 10000 (got {o.BatchSize})");
+        if (o.Lease < TimeSpan.FromSeconds(10)) errors.Add("Newsletter__Delivery__Lease: must be at least 00:00:10");
+        if (o.PollInterval < TimeSpan.FromMilliseconds(50) || o.PollInterval > TimeSpan.FromMinutes(5)) errors.Add("Newsletter__Delivery__PollInterval: must be between 00:00:00.05 and 00:05:00");
+        if (o.MaxAttempts is < 1 or > 100) errors.Add($"Newsletter__Delivery__MaxAttempts: must be between 1 and 100 (got {o.MaxAttempts})");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -115,6 +115,17 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
         return row.ToIssue(items.GetValueOrDefault(row.Id, []));
     }
 
+    /// <summary>The issues with these ids, with their items.</summary>
+    public async Task<IReadOnlyList<Issue>> GetByIdsAsync(long[] ids, CancellationToken ct = default)
+    {
+        if (ids.Length == 0) return [];
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var rows = (await connection.QueryAsync<IssueRow>(new CommandDefinition(
+            $"select {IssueColumns} from issues where id = any(@ids)", new { ids }, cancellationToken: ct))).ToList();
+        var items = await LoadItemsAsync(connection, rows.Select(r => r.Id).ToArray(), ct);
+        return rows.Select(r => r.ToIssue(items.GetValueOrDefault(r.Id, []))).ToList();
+    }
+
     /// <summary>Issues newest first, with their items.</summary>
     public async Task<IReadOnlyList<Issue>> ListAsync(IssueStatus? status = null, CancellationToken ct = default)
     {

@@ -1,12 +1,22 @@
 using Dapper;
+using Microsoft.Extensions.Options;
+using Newsletter.Configuration;
 using Newsletter.Validation;
 using Npgsql;
 
 namespace Newsletter.Subscribers;
 
 /// <summary>Subscribers in PostgreSQL. Email lookups are case-insensitive through the <c>lower(email)</c> unique index.</summary>
-public sealed class SubscriberStore(NpgsqlDataSource db)
+public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOptions> delivery, TimeProvider clock)
 {
+    // Where a subscriber who becomes active now starts receiving issues: now, or with backfill the
+    // latest issue already published, so their first digest is not empty.
+    private const string IssuesFromNow = """
+        case when @backfill
+             then coalesce((select max(published_at) from issues where status = 'published' and published_at <= @now), @now)
+             else @now end
+        """;
+
     private const string Columns = "id, public_id, email, name, cadence, language, status, created_at, confirmed_at, unsubscribed_at";
 
     /// <summary>Adds an address the admin vouches for, already active.</summary>
@@ -17,17 +27,55 @@ public sealed class SubscriberStore(NpgsqlDataSource db)
         try
         {
             return await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
-                insert into subscribers (email, name, cadence, language, status, confirmed_at)
-                values (@Email, @Name, @Cadence, @Language, 'active', now())
+                insert into subscribers (email, name, cadence, language, status, created_at, confirmed_at, updated_at, issues_from)
+                values (@Email, @Name, @Cadence, @Language, 'active', @now, @now, @now, {IssuesFromNow})
                 returning {Columns}
                 """,
-                new { subscriber.Email, subscriber.Name, Cadence = Wire.Name(subscriber.Cadence), Language = Wire.Name(subscriber.Language) },
+                new
+                {
+                    subscriber.Email, subscriber.Name, Cadence = Wire.Name(subscriber.Cadence), Language = Wire.Name(subscriber.Language),
+                    now = clock.GetUtcNow().UtcDateTime, backfill = delivery.Value.BackfillLatest,
+                },
                 cancellationToken: ct));
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             throw new ConflictException("email", $"'{subscriber.Email}' is already on the list");
         }
+    }
+
+    /// <summary>
+    /// Changes a subscriber's cadence, language or status (null leaves a field as it is). Becoming
+    /// active again starts them on issues from now; leaving stops everything still queued for them
+    /// (checked when a delivery is claimed).
+    /// </summary>
+    /// <exception cref="NotFoundException">No subscriber has this address.</exception>
+    public async Task<Subscriber> UpdateAsync(string email, Cadence? cadence, Language? language, SubscriberStatus? status, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var updated = await connection.QuerySingleOrDefaultAsync<Subscriber>(new CommandDefinition($"""
+            update subscribers set
+                cadence = coalesce(@cadence, cadence),
+                language = coalesce(@language, language),
+                status = coalesce(@status, status),
+                confirmed_at = case when @status = 'active' and status <> 'active' then @now else confirmed_at end,
+                issues_from = case when @status = 'active' and status <> 'active' then {IssuesFromNow} else issues_from end,
+                unsubscribed_at = case when @status = 'unsubscribed' and status <> 'unsubscribed' then @now
+                                       when @status = 'active' then null else unsubscribed_at end,
+                updated_at = @now
+            where lower(email) = lower(@email)
+            returning {Columns}
+            """,
+            new
+            {
+                email,
+                cadence = cadence is { } c ? Wire.Name(c) : null,
+                language = language is { } l ? Wire.Name(l) : null,
+                status = status is { } st ? Wire.Name(st) : null,
+                now = clock.GetUtcNow().UtcDateTime,
+                backfill = delivery.Value.BackfillLatest,
+            }, cancellationToken: ct));
+        return updated ?? throw new NotFoundException("email", $"no subscriber has the address '{email}'");
     }
 
     public async Task<Subscriber?> FindByEmailAsync(string email, CancellationToken ct = default)

@@ -1,5 +1,8 @@
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Logging.Abstractions;
 using Newsletter.Configuration;
+using Newsletter.Delivery;
+using Newsletter.Scheduling;
 using Newsletter.Issues;
 using Newsletter.Storage;
 using Newsletter.Subscribers;
@@ -23,9 +26,24 @@ public sealed class TestDatabase : IAsyncDisposable
     public static async Task<TestDatabase> CreateAsync(bool migrated = true) =>
         new(await TestCluster.CreateDatabaseAsync(migrated));
 
-    public SubscriberStore Subscribers() => new(DataSource);
+    public SubscriberStore Subscribers(TimeProvider? clock = null, bool backfillLatest = true) =>
+        new(DataSource, Microsoft.Extensions.Options.Options.Create(new DeliveryOptions { BackfillLatest = backfillLatest }), clock ?? TimeProvider.System);
 
     public IssueStore Issues(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System);
+
+    public SendLedger Ledger(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System, NullLogger<SendLedger>.Instance);
+
+    public DeliveryEngine Engine(IMailTransport transport, TimeProvider? clock = null, DeliveryOptions? delivery = null)
+    {
+        var time = clock ?? TimeProvider.System;
+        var options = TestMail.Options();
+        var o = Microsoft.Extensions.Options.Options.Create(options);
+        return new DeliveryEngine(DataSource, Ledger(time), Issues(time), TestMail.Renderer(options), TestMail.Builder(clock: time, options: options),
+            transport, o, Microsoft.Extensions.Options.Options.Create(delivery ?? new DeliveryOptions()), time, NullLogger<DeliveryEngine>.Instance);
+    }
+
+    public DigestScheduler Scheduler(TimeProvider clock, ScheduleOptions? schedule = null) =>
+        new(Ledger(clock), DataSource, Microsoft.Extensions.Options.Options.Create(schedule ?? new ScheduleOptions()), clock, NullLogger<DigestScheduler>.Instance);
 
     public static IOptions<NewsletterOptions> Options(Action<NewsletterOptions>? configure = null)
     {

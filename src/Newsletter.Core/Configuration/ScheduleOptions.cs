@@ -1,0 +1,45 @@
+namespace Newsletter.Configuration;
+
+/// <summary>The <c>Newsletter:Schedule</c> section: when the daily and weekly digests go out.</summary>
+public sealed class ScheduleOptions
+{
+    public const string Section = "Newsletter:Schedule";
+
+    /// <summary>Quartz cron expression of the daily digest (seconds first). Default: every day at 08:00.</summary>
+    public string Daily { get; set; } = "0 0 8 * * ?";
+
+    /// <summary>Quartz cron expression of the weekly digest. Default: Mondays at 08:00.</summary>
+    public string Weekly { get; set; } = "0 0 8 ? * MON";
+
+    /// <summary>IANA time zone the cron expressions are read in.</summary>
+    public string TimeZone { get; set; } = "Asia/Seoul";
+
+    /// <summary>A period missed while no process ran is sent late if it is at most this old, otherwise skipped.</summary>
+    public TimeSpan MaxLateness { get; set; } = TimeSpan.FromHours(6);
+
+    public TimeZoneInfo Zone => TimeZoneInfo.FindSystemTimeZoneById(TimeZone);
+}
+
+/// <summary>The <c>Newsletter:Delivery</c> section: how queued deliveries are worked off.</summary>
+public sealed class DeliveryOptions
+{
+    public const string Section = "Newsletter:Delivery";
+
+    /// <summary>A new subscriber also gets the latest issue published before they became active.</summary>
+    public bool BackfillLatest { get; set; } = true;
+
+    /// <summary>Deliveries a worker claims at a time.</summary>
+    public int BatchSize { get; set; } = 200;
+
+    /// <summary>How long a claim lasts; a claim whose worker disappeared is taken over after it.</summary>
+    public TimeSpan Lease { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often an idle worker looks for due deliveries.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>First retry delay after a temporary failure; each further retry waits twice as long.</summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Attempts before a delivery that keeps failing is given up as failed.</summary>
+    public int MaxAttempts { get; set; } = 5;
+}

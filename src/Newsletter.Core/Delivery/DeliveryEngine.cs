@@ -1,0 +1,212 @@
+using Dapper;
+using MailKit.Net.Smtp;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MimeKit;
+using Newsletter.Configuration;
+using Newsletter.Digests;
+using Newsletter.Issues;
+using Newsletter.Subscribers;
+using Npgsql;
+
+namespace Newsletter.Delivery;
+
+/// <summary>
+/// Works off the ledger: claims due deliveries with <c>FOR UPDATE SKIP LOCKED</c> and a lease (so
+/// any number of workers and processes share the queue), re-checks that each subscriber is still
+/// active, renders each digest once per (issues, language), and sends. A delivery is marked
+/// <c>sending</c> just before its message goes to SMTP: if the process dies then, the delivery
+/// becomes <c>uncertain</c> when its lease runs out and is never resent silently.
+/// </summary>
+public sealed class DeliveryEngine(
+    NpgsqlDataSource db,
+    SendLedger ledger,
+    IssueStore issues,
+    DigestRenderer renderer,
+    DigestMessageBuilder builder,
+    IMailTransport transport,
+    IOptions<NewsletterOptions> newsletter,
+    IOptions<DeliveryOptions> options,
+    TimeProvider clock,
+    ILogger<DeliveryEngine> logger)
+{
+    private readonly Dictionary<string, DigestTemplate> _digests = new();
+    private readonly Dictionary<long, Issue> _issues = new();
+
+    /// <summary>Claims and sends one batch of due deliveries (of one run, or of any); returns how many were claimed.</summary>
+    public async Task<int> DeliverBatchAsync(long? runId = null, CancellationToken ct = default)
+    {
+        await ReleaseExpiredLeasesAsync(ct);
+        var claimed = await ClaimAsync(runId, ct);
+        if (claimed.Count == 0) return 0;
+
+        var sender = newsletter.Value.FromMailbox;
+        foreach (var delivery in claimed)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (delivery.Status != "active")
+            {
+                await FinishAsync(delivery.Id, "cancelled", null, "subscriber is no longer active", ct);
+                continue;
+            }
+            if (delivery.IssueIds.Length == 0)
+            {
+                await FinishAsync(delivery.Id, "skipped", null, "every issue of this delivery went out in another run", ct);
+                continue;
+            }
+            MimeMessage message;
+            try
+            {
+                var digest = await DigestAsync(delivery.IssueIds, delivery.Language, ct);
+                message = builder.Build(digest, delivery.ToSubscriber(), $"delivery/{delivery.Id}");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogError(e, "Rendering delivery {DeliveryId} of run {RunId} failed", delivery.Id, delivery.RunId);
+                await FinishAsync(delivery.Id, "failed", null, "rendering failed: " + e.Message, ct);
+                continue;
+            }
+            await MarkSendingAsync(delivery.Id, ct);
+            try
+            {
+                await transport.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), ct);
+                await FinishAsync(delivery.Id, "sent", message.MessageId, null, ct);
+            }
+            catch (SmtpCommandException e) when (e.ErrorCode == SmtpErrorCode.RecipientNotAccepted && (int)e.StatusCode >= 500)
+            {
+                await FinishAsync(delivery.Id, "failed", null, $"{(int)e.StatusCode} {e.Message}", ct);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                await RetryOrFailAsync(delivery, e.Message, ct);
+            }
+        }
+        await ledger.TryCompleteAsync(claimed.Select(c => c.RunId).Distinct().ToList(), ct);
+        return claimed.Count;
+    }
+
+    /// <summary>Sends what is due for <paramref name="runId"/> until nothing due is left (the CLI's <c>--deliver</c>).</summary>
+    public async Task DeliverRunAsync(long runId, CancellationToken ct = default)
+    {
+        while (await DeliverBatchAsync(runId, ct) > 0) { }
+    }
+
+    private async Task<List<Claimed>> ClaimAsync(long? runId, CancellationToken ct)
+    {
+        var now = Now();
+        await using var connection = await db.OpenConnectionAsync(ct);
+        // The subscriber's status is read at claim time: unsubscribing cancels what is queued.
+        return (await connection.QueryAsync<Claimed>(new CommandDefinition("""
+            with due as (
+                select d.id from deliveries d join runs r on r.id = d.run_id
+                where d.status in ('queued', 'retrying') and d.next_attempt_at <= @now and r.status = 'sending'
+                  and (@runId::bigint is null or d.run_id = @runId::bigint)
+                order by d.next_attempt_at, d.id
+                limit @batch
+                for update of d skip locked
+            ),
+            claimed as (
+                update deliveries d set status = 'claimed', lease_until = @leaseUntil, attempts = d.attempts + 1, updated_at = @now
+                from due where d.id = due.id
+                returning d.id, d.run_id, d.subscriber_id, d.attempts
+            )
+            select c.id, c.run_id, c.attempts, s.public_id, s.email, s.name, s.language, s.status,
+                   array(select r.issue_id from receipts r where r.delivery_id = c.id order by r.issue_id) as issue_ids
+            from claimed c join subscribers s on s.id = c.subscriber_id
+            order by c.id
+            """, new { now, leaseUntil = now + options.Value.Lease, batch = options.Value.BatchSize, runId }, cancellationToken: ct))).ToList();
+    }
+
+    /// <summary>
+    /// Claims whose worker vanished go back to the queue (nothing was sent); sends whose worker
+    /// vanished become uncertain (the server may have the message).
+    /// </summary>
+    private async Task ReleaseExpiredLeasesAsync(CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var released = await connection.ExecuteAsync(new CommandDefinition("""
+            update deliveries set
+                status = case when status = 'claimed' then 'queued' else 'uncertain' end,
+                last_error = case when status = 'sending' then 'the sending process stopped before the server answered' else last_error end,
+                lease_until = null, updated_at = @now
+            where status in ('claimed', 'sending') and lease_until < @now
+            """, new { now = Now() }, cancellationToken: ct));
+        if (released > 0) logger.LogWarning("Took back {Count} deliveries whose worker stopped", released);
+    }
+
+    private async Task MarkSendingAsync(long id, CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition(
+            "update deliveries set status = 'sending', updated_at = @now where id = @id",
+            new { id, now = Now() }, cancellationToken: ct));
+    }
+
+    private async Task FinishAsync(long id, string status, string? messageId, string? error, CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        // A cancelled or skipped delivery gives back its issues, so they are not lost to the subscriber.
+        await connection.ExecuteAsync(new CommandDefinition("""
+            with finished as (
+                update deliveries set status = @status, message_id = coalesce(@messageId, message_id), last_error = @error,
+                    sent_at = case when @status = 'sent' then @now else sent_at end, lease_until = null, updated_at = @now
+                where id = @id
+                returning id
+            )
+            delete from receipts where @status = 'cancelled' and delivery_id in (select id from finished)
+            """, new { id, status, messageId, error, now = Now() }, cancellationToken: ct));
+    }
+
+    private async Task RetryOrFailAsync(Claimed delivery, string error, CancellationToken ct)
+    {
+        var o = options.Value;
+        if (delivery.Attempts >= o.MaxAttempts)
+        {
+            await FinishAsync(delivery.Id, "failed", null, error, ct);
+            return;
+        }
+        var delay = o.RetryBaseDelay * Math.Pow(2, delivery.Attempts - 1) * (0.8 + Random.Shared.NextDouble() * 0.4);
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition("""
+            update deliveries set status = 'retrying', next_attempt_at = @next, last_error = @error, lease_until = null, updated_at = @now
+            where id = @id
+            """, new { delivery.Id, next = Now() + delay, error, now = Now() }, cancellationToken: ct));
+        logger.LogWarning("Delivery {DeliveryId} of run {RunId} will be retried: {Error}", delivery.Id, delivery.RunId, error);
+    }
+
+    private async Task<DigestTemplate> DigestAsync(long[] issueIds, string language, CancellationToken ct)
+    {
+        var key = $"{language}:{string.Join(',', issueIds)}";
+        if (_digests.TryGetValue(key, out var cached)) return cached;
+        var missing = issueIds.Where(id => !_issues.ContainsKey(id)).ToArray();
+        foreach (var issue in await issues.GetByIdsAsync(missing, ct)) _issues[issue.Id] = issue;
+        // Oldest first.
+        var ordered = issueIds.Select(id => _issues[id]).OrderBy(i => i.PublishedAt).ThenBy(i => i.Id).ToList();
+        if (_digests.Count > 256) _digests.Clear();
+        return _digests[key] = await renderer.RenderAsync(ordered, Wire.Parse<Language>("language", language));
+    }
+
+    private DateTime Now() => clock.GetUtcNow().UtcDateTime;
+
+    private sealed class Claimed
+    {
+        public long Id { get; init; }
+        public long RunId { get; init; }
+        public int Attempts { get; init; }
+        public Guid PublicId { get; init; }
+        public string Email { get; init; } = "";
+        public string? Name { get; init; }
+        public string Language { get; init; } = "ko";
+        public string Status { get; init; } = "";
+        public long[] IssueIds { get; init; } = [];
+
+        public Subscriber ToSubscriber() => new()
+        {
+            PublicId = PublicId,
+            Email = Email,
+            Name = Name,
+            Language = Wire.Parse<Language>("language", Language),
+            Status = SubscriberStatus.Active,
+        };
+    }
+}

@@ -1,0 +1,228 @@
+using Dapper;
+using Newsletter.Configuration;
+using Newsletter.Delivery;
+using Newsletter.Issues;
+using Newsletter.Subscribers;
+using Newsletter.Tests.Infrastructure;
+using Newsletter.Validation;
+
+namespace Newsletter.Tests.Delivery;
+
+public sealed class LedgerTests : IAsyncLifetime
+{
+    private readonly FixedClock _clock = new(new DateTimeOffset(2026, 11, 30, 0, 0, 0, TimeSpan.Zero));
+    private TestDatabase _db = null!;
+    private TestSmtpServer _smtp = null!;
+
+    public async Task InitializeAsync()
+    {
+        _db = await TestDatabase.CreateAsync();
+        _smtp = new TestSmtpServer();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _smtp.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    private SmtpTransport Smtp() => new(new SmtpOptions { Host = "127.0.0.1", Port = _smtp.Port, Security = SmtpSecurity.None });
+
+    private DeliveryEngine Engine() => _db.Engine(Smtp(), _clock);
+
+    private async Task<Issue> PublishAsync(string slug)
+    {
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        var d = SampleIssue.Document;
+        return await _db.Issues(_clock).ImportAsync(d with { Slug = slug, Title = new LocalizedText($"제목 {slug}", $"Title {slug}"), Items = d.Items.Take(2).ToList() }, publish: true);
+    }
+
+    private async Task<Subscriber> SubscribeAsync(string email, Cadence cadence, bool backfill = false)
+    {
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        return await _db.Subscribers(_clock, backfill).AddActiveAsync(new NewSubscriber(email, null, cadence, Language.En));
+    }
+
+    /// <summary>The issue slugs each recipient got, in the order they were received.</summary>
+    private Dictionary<string, List<string>> Received() => _smtp.Messages
+        .SelectMany(m => m.Recipients.Select(r => (r, m.Message.TextBody!)))
+        .GroupBy(x => x.r)
+        .ToDictionary(g => g.Key, g => g.SelectMany(x => System.Text.RegularExpressions.Regex.Matches(x.Item2, @"/issues/(\S+)").Select(m => m.Groups[1].Value)).ToList());
+
+    [Fact]
+    public async Task Many_concurrent_starts_of_the_same_period_make_one_run_and_one_message_per_subscriber()
+    {
+        await PublishAsync("issue-1");
+        for (var i = 0; i < 20; i++) await SubscribeAsync($"reader{i}@example.org", Cadence.Weekly, backfill: true);
+        var period = new DateOnly(2026, 11, 30);
+
+        var runs = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, period))));
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(_ => Task.Run(() => Engine().DeliverBatchAsync())));
+        await Engine().DeliverBatchAsync();
+
+        Assert.Single(runs.Select(r => r.Run.Id).Distinct());
+        Assert.Single(runs, r => r.Created);
+        var received = Received();
+        Assert.Equal(20, received.Count);
+        Assert.All(received.Values, slugs => Assert.Equal(["issue-1"], slugs));
+        var run = await _db.Ledger().GetAsync(runs[0].Run.Id);
+        Assert.Equal(("done", 20, 20), (run!.Status, run.Total, run.Sent));
+    }
+
+    [Fact]
+    public async Task A_second_start_while_a_run_is_open_returns_the_open_run()
+    {
+        await SubscribeAsync("reader@example.org", Cadence.Daily);
+        await PublishAsync("issue-1");
+
+        var first = await _db.Ledger(_clock).StartDigestAsync(Cadence.Daily, null);
+        var second = await _db.Ledger(_clock).StartDigestAsync(Cadence.Daily, null);
+
+        Assert.True(first.Created);
+        Assert.False(second.Created);
+        Assert.Equal(first.Run.Id, second.Run.Id);
+        Assert.Equal(1, second.Run.Total);
+    }
+
+    [Fact]
+    public async Task Switching_cadence_at_any_moment_neither_drops_nor_repeats_an_issue()
+    {
+        var reader = await SubscribeAsync("switcher@example.org", Cadence.Daily);
+        var ledger = _db.Ledger(_clock);
+
+        await PublishAsync("issue-1");
+        await ledger.StartDigestAsync(Cadence.Daily, new DateOnly(2026, 12, 1));
+        await Engine().DeliverBatchAsync();
+
+        // Daily to weekly mid-week: the next two issues come in the weekly digest, together.
+        await _db.Subscribers(_clock).UpdateAsync(reader.Email, Cadence.Weekly, null, null);
+        await PublishAsync("issue-2");
+        await ledger.StartDigestAsync(Cadence.Daily, new DateOnly(2026, 12, 2));
+        await PublishAsync("issue-3");
+        await ledger.StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 7));
+        await Engine().DeliverBatchAsync();
+
+        // Back to daily while a weekly delivery is still queued: it goes out once, not again daily.
+        await PublishAsync("issue-4");
+        await _db.Subscribers(_clock).UpdateAsync(reader.Email, Cadence.Weekly, null, null);
+        await ledger.StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 14));
+        await _db.Subscribers(_clock).UpdateAsync(reader.Email, Cadence.Daily, null, null);
+        await ledger.StartDigestAsync(Cadence.Daily, new DateOnly(2026, 12, 14));
+        await PublishAsync("issue-5");
+        await ledger.StartDigestAsync(Cadence.Daily, new DateOnly(2026, 12, 15));
+        await Engine().DeliverBatchAsync();
+        await Engine().DeliverBatchAsync();
+
+        Assert.Equal(["issue-1", "issue-2", "issue-3", "issue-4", "issue-5"], Received()["switcher@example.org"]);
+        Assert.Equal(4, _smtp.Messages.Count);
+    }
+
+    [Fact]
+    public async Task A_broadcast_issue_is_not_in_the_next_digest_and_an_empty_digest_is_not_sent()
+    {
+        await SubscribeAsync("weekly@example.org", Cadence.Weekly);
+        await SubscribeAsync("daily@example.org", Cadence.Daily);
+        await PublishAsync("breaking");
+
+        var broadcast = await _db.Ledger(_clock).StartBroadcastAsync("breaking");
+        await Engine().DeliverBatchAsync();
+        var weekly = await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 7));
+        var daily = await _db.Ledger(_clock).StartDigestAsync(Cadence.Daily, new DateOnly(2026, 12, 1));
+        await Engine().DeliverBatchAsync();
+
+        Assert.Equal(2, broadcast.Run.Total);
+        Assert.Equal(2, _smtp.Messages.Count);
+        Assert.Equal((0, "done"), (weekly.Run.Total, weekly.Run.Status));
+        Assert.Equal((0, "done"), (daily.Run.Total, daily.Run.Status));
+    }
+
+    [Fact]
+    public async Task Unsubscribing_between_enqueue_and_send_sends_nothing_to_that_subscriber()
+    {
+        var leaving = await SubscribeAsync("leaving@example.org", Cadence.Weekly);
+        await SubscribeAsync("staying@example.org", Cadence.Weekly);
+        await PublishAsync("issue-1");
+        var (run, _) = await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 7));
+
+        await _db.Subscribers(_clock).UpdateAsync(leaving.Email, null, null, SubscriberStatus.Unsubscribed);
+        await Engine().DeliverBatchAsync();
+
+        Assert.Equal(["staying@example.org"], _smtp.Messages.SelectMany(m => m.Recipients));
+        var after = await _db.Ledger().GetAsync(run.Id);
+        Assert.Equal((1, 1, "done"), (after!.Sent, after.Cancelled, after.Status));
+    }
+
+    [Fact]
+    public async Task A_new_subscriber_starts_after_joining_and_with_backfill_also_gets_the_latest_issue()
+    {
+        await PublishAsync("old-1");
+        await PublishAsync("old-2");
+        await SubscribeAsync("plain@example.org", Cadence.Weekly, backfill: false);
+        await SubscribeAsync("backfilled@example.org", Cadence.Weekly, backfill: true);
+        await PublishAsync("new-1");
+
+        await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 7));
+        await Engine().DeliverBatchAsync();
+
+        var received = Received();
+        Assert.Equal(["new-1"], received["plain@example.org"]);
+        Assert.Equal(["old-2", "new-1"], received["backfilled@example.org"]);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_run_gives_its_unsent_issues_back_to_the_next_digest()
+    {
+        await SubscribeAsync("reader@example.org", Cadence.Weekly);
+        await PublishAsync("issue-1");
+        var (first, _) = await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 7));
+
+        var cancelled = await _db.Ledger(_clock).CancelAsync(first.Id);
+        var (next, _) = await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 14));
+        await Engine().DeliverBatchAsync();
+
+        Assert.Equal(("cancelled", 1), (cancelled.Status, cancelled.Cancelled));
+        Assert.Equal(1, next.Total);
+        Assert.Equal(["issue-1"], Received()["reader@example.org"]);
+    }
+
+    [Fact]
+    public async Task A_paused_run_sends_nothing_until_resumed()
+    {
+        await SubscribeAsync("reader@example.org", Cadence.Weekly);
+        await PublishAsync("issue-1");
+        var (run, _) = await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, null);
+
+        await _db.Ledger(_clock).PauseAsync(run.Id, "operator");
+        Assert.Equal(0, await Engine().DeliverBatchAsync());
+        await _db.Ledger(_clock).ResumeAsync(run.Id);
+        await Engine().DeliverBatchAsync();
+
+        Assert.Single(_smtp.Messages);
+        Assert.Equal("done", (await _db.Ledger().GetAsync(run.Id))!.Status);
+    }
+
+    [Fact]
+    public async Task Broadcasting_a_draft_or_an_unknown_issue_is_refused_and_creates_no_run()
+    {
+        var d = SampleIssue.Document;
+        await _db.Issues(_clock).ImportAsync(d with { Slug = "draft-one" }, publish: false);
+
+        Assert.Equal("issue", (await Assert.ThrowsAsync<ConflictException>(() => _db.Ledger(_clock).StartBroadcastAsync("draft-one"))).Field);
+        Assert.Equal("issue", (await Assert.ThrowsAsync<NotFoundException>(() => _db.Ledger(_clock).StartBroadcastAsync("nope"))).Field);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from runs"));
+    }
+
+    [Fact]
+    public async Task A_second_delivery_of_the_same_issue_is_impossible_at_the_database()
+    {
+        var reader = await SubscribeAsync("reader@example.org", Cadence.Weekly);
+        var issue = await PublishAsync("issue-1");
+        var (run, _) = await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, null);
+
+        await using var connection = await _db.DataSource.OpenConnectionAsync();
+        var delivery = await connection.ExecuteScalarAsync<long>("select id from deliveries where run_id = @Id", new { run.Id });
+        var error = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => connection.ExecuteAsync(
+            "insert into receipts (subscriber_id, issue_id, delivery_id) values (@s, @i, @d)", new { s = reader.Id, i = issue.Id, d = delivery }));
+        Assert.Equal(Npgsql.PostgresErrorCodes.UniqueViolation, error.SqlState);
+    }
+}
