@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using Newsletter.Configuration;
 using Newsletter.Storage;
+using Newsletter.Scheduling;
 using Newsletter.Web;
 
 namespace Newsletter.Worker;
@@ -43,12 +44,13 @@ internal sealed class NewsletterApp : IAsyncDisposable
         builder.Logging.SetMinimumLevel(serve ? LogLevel.Information : LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Npgsql", LogLevel.Warning);
+        builder.Logging.AddFilter("Quartz", LogLevel.Warning);
 
         if (urls is not null) builder.WebHost.UseUrls(urls);
         else if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls("http://localhost:5080");
 
         builder.AddNewsletterCore();
-        if (serve) builder.AddNewsletterWeb();
+        if (serve) builder.AddNewsletterWeb().AddNewsletterScheduling();
 
         var web = builder.Build();
         // Bad configuration stops here, before a database is started.

@@ -41,7 +41,7 @@ public sealed class DigestScheduler(
         {
             if (!await HasRunAsync(cadence, period, ct))
                 logger.LogWarning("Skipped the {Cadence} digest of {Period}: due at {Due:u}, now {Lateness} late (Newsletter__Schedule__MaxLateness is {Max})",
-                    Wire.Name(cadence), period, scheduledUtc, lateness, options.Value.MaxLateness);
+                    Wire.Name(cadence), period.ToString("yyyy-MM-dd"), scheduledUtc, lateness, options.Value.MaxLateness);
             return null;
         }
         var (run, _) = await ledger.StartDigestAsync(cadence, period, ct);
