@@ -42,6 +42,7 @@ public sealed class RunSummary
 
     public DateTime? FinishedAt { get; init; }
 
+    [System.Text.Json.Serialization.JsonIgnore]
     public bool IsOpen => Status is "sending" or "paused";
 
     public static RunKind KindOf(Cadence cadence) => cadence == Cadence.Daily ? RunKind.Daily : RunKind.Weekly;

@@ -7,7 +7,9 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using Newsletter.Configuration;
+using Newsletter.Delivery;
 using Newsletter.Digests;
+using Newsletter.Issues;
 using Newsletter.Subscribers;
 using Newsletter.Validation;
 
@@ -18,12 +20,106 @@ public static class AdminApi
 {
     public static RouteGroupBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var api = app.MapGroup("/api").AddEndpointFilter<AdminKeyFilter>();
+        var api = app.MapGroup("/api").AddEndpointFilter<AdminKeyFilter>().AddEndpointFilter<ProblemFilter>();
         api.MapGet("/issues/{slug}/preview", PreviewIssue)
             .WithName("PreviewIssue")
             .WithSummary("The issue's digest HTML as a subscriber of the given language would receive it");
+
+        api.MapPost("/issues", ImportIssue).WithName("ImportIssue").WithSummary("Import an issue (the import JSON) as a draft");
+        api.MapPost("/issues/{slug}/publish", PublishIssue).WithName("PublishIssue").WithSummary("Publish a draft issue");
+        api.MapGet("/issues", ListIssues).WithName("ListIssues").WithSummary("Issues, newest first");
+
+        api.MapPost("/subscribers", AddSubscriber).WithName("AddSubscriber").WithSummary("Add an active subscriber");
+        api.MapGet("/subscribers/{email}", GetSubscriber).WithName("GetSubscriber").WithSummary("A subscriber's fields and status");
+        api.MapPatch("/subscribers/{email}", UpdateSubscriber).WithName("UpdateSubscriber").WithSummary("Change cadence, language or status");
+
+        api.MapPost("/sends", StartSend).WithName("StartSend").WithSummary("Start a digest run ({\"cadence\"}) or a broadcast ({\"issue\"})");
+        api.MapGet("/sends", ListSends).WithName("ListSends").WithSummary("Recent runs, newest first");
+        api.MapGet("/sends/{id:long}", GetSend).WithName("GetSend").WithSummary("A run's counts by state");
+        api.MapPost("/sends/{id:long}/pause", (long id, SendLedger l, CancellationToken ct) => Control(l.PauseAsync(id, "paused by an operator", ct))).WithName("PauseSend");
+        api.MapPost("/sends/{id:long}/resume", (long id, SendLedger l, CancellationToken ct) => Control(l.ResumeAsync(id, ct))).WithName("ResumeSend");
+        api.MapPost("/sends/{id:long}/cancel", (long id, SendLedger l, CancellationToken ct) => Control(l.CancelAsync(id, ct))).WithName("CancelSend");
         return api;
     }
+
+    public static async Task<IResult> ImportIssue(HttpRequest request, IssueStore issues, CancellationToken ct)
+    {
+        var document = IssueDocument.Parse(await JsonBody.ReadTextAsync(request, ct));
+        var issue = await issues.ImportAsync(document, publish: false, ct);
+        return TypedResults.Created($"/api/issues/{issue.Slug}", IssueJson(issue));
+    }
+
+    public static async Task<IResult> PublishIssue(string slug, IssueStore issues, CancellationToken ct)
+    {
+        await issues.PublishAsync(slug, ct);
+        return TypedResults.Ok(IssueJson((await issues.GetAsync(slug, ct))!));
+    }
+
+    public static async Task<IResult> ListIssues(IssueStore issues, CancellationToken ct) =>
+        TypedResults.Ok((await issues.ListAsync(ct: ct)).Select(IssueJson));
+
+    public static async Task<IResult> AddSubscriber(HttpRequest request, SubscriberStore subscribers, CancellationToken ct)
+    {
+        var f = await JsonBody.ReadFieldsAsync(request, ["email", "name", "cadence", "language"], ct);
+        var added = await subscribers.AddActiveAsync(NewSubscriber.Create(f.GetValueOrDefault("email"), f.GetValueOrDefault("name"), f.GetValueOrDefault("cadence"), f.GetValueOrDefault("language")), ct);
+        return TypedResults.Created($"/api/subscribers/{Uri.EscapeDataString(added.Email)}", SubscriberJson(added));
+    }
+
+    public static async Task<IResult> GetSubscriber(string email, SubscriberStore subscribers, CancellationToken ct) =>
+        await subscribers.FindByEmailAsync(email, ct) is { } s
+            ? TypedResults.Ok(SubscriberJson(s))
+            : throw new NotFoundException("email", $"no subscriber has the address '{email}'");
+
+    public static async Task<IResult> UpdateSubscriber(string email, HttpRequest request, SubscriberStore subscribers, CancellationToken ct)
+    {
+        var f = await JsonBody.ReadFieldsAsync(request, ["cadence", "language", "status"], ct);
+        var updated = await subscribers.UpdateAsync(email,
+            f.GetValueOrDefault("cadence") is { } c ? Wire.Parse<Cadence>("cadence", c) : null,
+            f.GetValueOrDefault("language") is { } l ? Wire.Parse<Language>("language", l) : null,
+            f.GetValueOrDefault("status") is { } st ? Wire.Parse<SubscriberStatus>("status", st) : null, ct);
+        return TypedResults.Ok(SubscriberJson(updated));
+    }
+
+    public static async Task<IResult> StartSend(HttpRequest request, SendLedger ledger, CancellationToken ct)
+    {
+        var f = await JsonBody.ReadFieldsAsync(request, ["cadence", "issue"], ct);
+        var cadence = f.GetValueOrDefault("cadence");
+        var issue = f.GetValueOrDefault("issue");
+        if ((cadence is null) == (issue is null))
+            throw new InputException("cadence", "give either \"cadence\" (daily or weekly) or \"issue\" (a slug), not both or neither");
+        var (run, _) = cadence is not null
+            ? await ledger.StartDigestAsync(Wire.Parse<Cadence>("cadence", cadence), null, ct)
+            : await ledger.StartBroadcastAsync(issue!, ct);
+        return TypedResults.Accepted($"/api/sends/{run.Id}", run);
+    }
+
+    public static async Task<IResult> ListSends(SendLedger ledger, CancellationToken ct) => TypedResults.Ok(await ledger.ListAsync(50, ct));
+
+    public static async Task<IResult> GetSend(long id, SendLedger ledger, CancellationToken ct) =>
+        await ledger.GetAsync(id, ct) is { } run ? TypedResults.Ok(run) : throw new NotFoundException("id", $"no run has id {id}");
+
+    private static async Task<IResult> Control(Task<RunSummary> change) => TypedResults.Ok(await change);
+
+    private static object IssueJson(Issue i) => new
+    {
+        slug = i.Slug,
+        status = i.Status == IssueStatus.Published ? "published" : "draft",
+        title = new { ko = i.Title.Ko, en = i.Title.En },
+        publishedAt = i.PublishedAt,
+        items = i.Items.Count,
+    };
+
+    private static object SubscriberJson(Subscriber s) => new
+    {
+        email = s.Email,
+        name = s.Name,
+        cadence = Wire.Name(s.Cadence),
+        language = Wire.Name(s.Language),
+        status = Wire.Name(s.Status),
+        createdAt = s.CreatedAt,
+        confirmedAt = s.ConfirmedAt,
+        unsubscribedAt = s.UnsubscribedAt,
+    };
 
     public static async Task<Results<ContentHttpResult, NotFound<ProblemDetails>, ProblemHttpResult>> PreviewIssue(
         string slug, string? language, DigestPreview preview, CancellationToken ct)
@@ -46,6 +142,29 @@ public static class AdminApi
         catch (NotFoundException e)
         {
             return TypedResults.NotFound(new ProblemDetails { Title = "Not found", Detail = e.Message, Status = 404, Extensions = { ["field"] = e.Field } });
+        }
+    }
+}
+
+/// <summary>Turns bad input, unknown keys and conflicts into RFC 7807 problem details naming the field.</summary>
+internal sealed class ProblemFilter : IEndpointFilter
+{
+    public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        try
+        {
+            return await next(context);
+        }
+        catch (Exception e) when (e is InputException or NotFoundException or ConflictException)
+        {
+            var (status, title, field) = e switch
+            {
+                InputException i => (StatusCodes.Status400BadRequest, "Invalid request", i.Field),
+                NotFoundException n => (StatusCodes.Status404NotFound, "Not found", n.Field),
+                ConflictException c => (StatusCodes.Status409Conflict, "Conflict", c.Field),
+                _ => (500, "", ""),
+            };
+            return TypedResults.Problem(title: title, detail: e.Message, statusCode: status, extensions: new Dictionary<string, object?> { ["field"] = field });
         }
     }
 }
