@@ -93,4 +93,24 @@ public sealed class ScheduleTests
         var expected = string.Join(",", Enumerable.Range(1, 6).Select(i => new DateOnly(year, month, day).AddDays(i).ToString("MM-dd")));
         Assert.Equal(expected, days);
     }
+
+    [Fact]
+    public async Task A_changed_schedule_in_configuration_replaces_the_stored_triggers_at_start_up()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var first = new Dictionary<string, string?> { ["Newsletter__Schedule__Daily"] = "0 0 7 * * ?", ["Newsletter__Schedule__MaxLateness"] = "00:00:00" };
+        var second = new Dictionary<string, string?>
+        {
+            ["Newsletter__Schedule__Daily"] = "0 15 9 * * ?",
+            ["Newsletter__Schedule__TimeZone"] = "Europe/Berlin",
+            ["Newsletter__Schedule__MaxLateness"] = "00:00:00",
+        };
+
+        await (await ServiceProcess.StartAsync(db, first)).DisposeAsync();
+        Assert.Equal("0 0 7 * * ?", await db.ScalarAsync<string>("select cron_expression from qrtz_cron_triggers where trigger_name = 'digest-daily'"));
+        await (await ServiceProcess.StartAsync(db, second)).DisposeAsync();
+
+        Assert.Equal("0 15 9 * * ?|Europe/Berlin", await db.ScalarAsync<string>("select cron_expression || '|' || time_zone_id from qrtz_cron_triggers where trigger_name = 'digest-daily'"));
+        Assert.Equal(2L, await db.ScalarAsync<long>("select count(*) from qrtz_triggers"));
+    }
 }
