@@ -12,7 +12,10 @@ namespace Newsletter.Storage;
 /// A private PostgreSQL cluster run from the locally installed server binaries, for when no
 /// connection string is configured. The cluster lives in a folder the service owns, listens on a
 /// free loopback port with a generated password, and is stopped by the process that started it.
-/// A process that finds it already running (started by another <c>newsletter</c> process) reuses it.
+/// A process that finds it already running (started by another <c>newsletter</c> process) joins it,
+/// and the last process to leave stops it: each user holds a shared lock on a file in the data
+/// folder, and a leaving process stops the server only if it can then take that lock alone (a
+/// killed process's lock is released by the kernel).
 /// When the service runs as root, initdb and postgres run as the unprivileged <c>postgres</c>
 /// user (or <c>nobody</c>), because PostgreSQL refuses to run as root.
 /// </summary>
@@ -25,7 +28,8 @@ public sealed class PostgresServer : IAsyncDisposable
     private readonly string _clusterDirectory;
     private readonly string? _runAs;
     private readonly ILogger _logger;
-    private bool _ownsServer;
+    private string _root = "";
+    private FileStream? _userLock;
 
     private PostgresServer(string binDirectory, string clusterDirectory, string? runAs, ILogger logger)
     {
@@ -75,6 +79,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
     private async Task StartLockedAsync(string root, IReadOnlyDictionary<string, string> settings, CancellationToken ct)
     {
+        _root = root;
         var passwordFile = Path.Combine(root, "postgres.password");
         if (!File.Exists(Path.Combine(_clusterDirectory, "PG_VERSION")))
             await InitializeAsync(passwordFile, ct);
@@ -97,7 +102,6 @@ public sealed class PostgresServer : IAsyncDisposable
                 var tail = File.Exists(log) ? string.Join(" | ", File.ReadLines(log).TakeLast(5)) : "";
                 throw new StartupException($"Could not start PostgreSQL in {_clusterDirectory}: {result.Output.Trim()} {tail}".Trim());
             }
-            _ownsServer = true;
             _logger.LogInformation("Started a private PostgreSQL cluster in {Directory} on 127.0.0.1:{Port}", _clusterDirectory, Port);
         }
 
@@ -109,6 +113,8 @@ public sealed class PostgresServer : IAsyncDisposable
             Password = password,
             Database = DatabaseName,
         }.ConnectionString;
+        // FileShare other than None takes a shared flock on Unix: "this process uses the server".
+        _userLock = new FileStream(Path.Combine(root, ".users"), FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite);
         await EnsureDatabaseAsync(ct);
     }
 
@@ -172,9 +178,21 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        if (!_ownsServer) return;
-        _ownsServer = false;
+        if (_userLock is null) return;
         NpgsqlConnection.ClearAllPools();
+        await using var startLock = await AcquireLockAsync(Path.Combine(_root, ".lock"), CancellationToken.None);
+        await _userLock.DisposeAsync();
+        _userLock = null;
+        try
+        {
+            // Exclusive only when no other process holds its shared lock: this one is the last user.
+            await using var alone = new FileStream(Path.Combine(_root, ".users"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            _logger.LogInformation("Leaving the PostgreSQL cluster in {Directory} running for the other processes using it", _clusterDirectory);
+            return;
+        }
         var result = await RunAsync("pg_ctl", ["stop", "-D", _clusterDirectory, "-m", "fast", "-w", "-t", "30"], CancellationToken.None);
         if (result.ExitCode != 0)
             _logger.LogWarning("Stopping PostgreSQL in {Directory} failed: {Output}", _clusterDirectory, result.Output.Trim());

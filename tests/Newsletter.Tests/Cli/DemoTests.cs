@@ -53,4 +53,18 @@ public sealed class DemoTests
         Assert.Contains("docker compose up -d postgres", line);
         Assert.Contains("ConnectionStrings__Newsletter", line);
     }
+
+    [Fact]
+    public async Task Processes_sharing_the_private_cluster_all_succeed_and_the_last_one_out_stops_it()
+    {
+        var dir = NewsletterProcess.TempDirectory();
+        var nothing = new Dictionary<string, string?>();
+
+        var runs = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => NewsletterProcess.RunAsync(dir, nothing, "subscriber", "add", $"reader{i}@example.org")));
+        var list = await NewsletterProcess.RunAsync(dir, nothing, "subscriber", "list");
+
+        Assert.All(runs, r => Assert.True(r.ExitCode == 0, r.Error));
+        Assert.Equal(8, list.Output.Split('\n').Count(l => l.Contains("@example.org", StringComparison.Ordinal)));
+        Assert.False(File.Exists(Path.Combine(dir, ".newsletter", "postgres", "postmaster.pid")), "the cluster is still running");
+    }
 }
