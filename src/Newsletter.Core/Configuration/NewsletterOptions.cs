@@ -68,8 +68,11 @@ public sealed class SmtpOptions
     /// <summary>EHLO name: the sending host's fully qualified name, matching its PTR record.</summary>
     public string? LocalDomain { get; set; }
 
-    /// <summary>Timeout of one SMTP command, in seconds.</summary>
-    public int TimeoutSeconds { get; set; } = 120;
+    /// <summary>Envelope sender (MAIL FROM) for bounces; the From address when unset.</summary>
+    public string? ReturnPath { get; set; }
+
+    /// <summary>Timeout of one SMTP command in seconds, the wait for the reply to the end of DATA included (RFC 5321 allows the server 10 minutes).</summary>
+    public int TimeoutSeconds { get; set; } = 600;
 
     public bool UsesPickupDirectory => string.IsNullOrWhiteSpace(Host);
 }

@@ -57,6 +57,8 @@ internal sealed class SmtpOptionsValidator : IValidateOptions<SmtpOptions>
             errors.Add("Newsletter__Smtp__PickupDirectory: must be set when Newsletter__Smtp__Host is not");
         if (string.IsNullOrEmpty(o.Username) != string.IsNullOrEmpty(o.Password))
             errors.Add("Newsletter__Smtp__Username and Newsletter__Smtp__Password: set both or neither");
+        if (o.ReturnPath is { Length: > 0 } returnPath && !EmailAddress.TryParse(returnPath, out _, out _))
+            errors.Add($"Newsletter__Smtp__ReturnPath: '{returnPath}' is not an email address");
         if (o.LocalDomain is { Length: > 0 } ehlo && Uri.CheckHostName(ehlo) != UriHostNameType.Dns)
             errors.Add($"Newsletter__Smtp__LocalDomain: '{ehlo}' is not a host name");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
@@ -123,6 +125,8 @@ internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOption
         if (o.BatchSize is < 1 or > 10_000) errors.Add($"Newsletter__Delivery__BatchSize: must be between 1 and 10000 (got {o.BatchSize})");
         if (o.Lease < TimeSpan.FromSeconds(10)) errors.Add("Newsletter__Delivery__Lease: must be at least 00:00:10");
         if (o.PollInterval < TimeSpan.FromMilliseconds(50) || o.PollInterval > TimeSpan.FromMinutes(5)) errors.Add("Newsletter__Delivery__PollInterval: must be between 00:00:00.05 and 00:05:00");
+        if (o.Lanes is < 1 or > 64) errors.Add($"Newsletter__Delivery__Lanes: must be between 1 and 64 (got {o.Lanes})");
+        if (o.PauseAfterConsecutiveFailures < 1) errors.Add("Newsletter__Delivery__PauseAfterConsecutiveFailures: must be at least 1");
         if (o.MaxAttempts is < 1 or > 100) errors.Add($"Newsletter__Delivery__MaxAttempts: must be between 1 and 100 (got {o.MaxAttempts})");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }

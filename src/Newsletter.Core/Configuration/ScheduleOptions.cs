@@ -28,6 +28,12 @@ public sealed class DeliveryOptions
     /// <summary>A new subscriber also gets the latest issue published before they became active.</summary>
     public bool BackfillLatest { get; set; } = true;
 
+    /// <summary>Parallel SMTP connections (lanes) of one worker.</summary>
+    public int Lanes { get; set; } = 4;
+
+    /// <summary>Consecutive connection failures after which the run pauses instead of burning through the list.</summary>
+    public int PauseAfterConsecutiveFailures { get; set; } = 20;
+
     /// <summary>Deliveries a worker claims at a time.</summary>
     public int BatchSize { get; set; } = 200;
 

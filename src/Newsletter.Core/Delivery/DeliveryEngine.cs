@@ -7,6 +7,7 @@ using Newsletter.Configuration;
 using Newsletter.Digests;
 using Newsletter.Issues;
 using Newsletter.Subscribers;
+using Newsletter.Validation;
 using Npgsql;
 
 namespace Newsletter.Delivery;
@@ -14,9 +15,11 @@ namespace Newsletter.Delivery;
 /// <summary>
 /// Works off the ledger: claims due deliveries with <c>FOR UPDATE SKIP LOCKED</c> and a lease (so
 /// any number of workers and processes share the queue), re-checks that each subscriber is still
-/// active, renders each digest once per (issues, language), and sends. A delivery is marked
-/// <c>sending</c> just before its message goes to SMTP: if the process dies then, the delivery
-/// becomes <c>uncertain</c> when its lease runs out and is never resent silently.
+/// active, renders each digest once per (issues, language), and sends over parallel lanes, each
+/// one SMTP connection reused across batches. A delivery is marked <c>sending</c> just before its
+/// message goes to SMTP: if the process dies then, the delivery becomes <c>uncertain</c> when its
+/// lease runs out and is never resent silently, so a crash leaves at most one uncertain delivery
+/// per lane.
 /// </summary>
 public sealed class DeliveryEngine(
     NpgsqlDataSource db,
@@ -26,12 +29,16 @@ public sealed class DeliveryEngine(
     DigestMessageBuilder builder,
     IMailTransport transport,
     IOptions<NewsletterOptions> newsletter,
+    IOptions<SmtpOptions> smtp,
     IOptions<DeliveryOptions> options,
+    IOptions<ScheduleOptions> schedule,
     TimeProvider clock,
-    ILogger<DeliveryEngine> logger)
+    ILogger<DeliveryEngine> logger) : IAsyncDisposable
 {
-    private readonly Dictionary<string, DigestTemplate> _digests = new();
-    private readonly Dictionary<long, Issue> _issues = new();
+    private readonly Dictionary<string, Task<DigestTemplate>> _digests = new();
+    private readonly SemaphoreSlim _renderLock = new(1, 1);
+    private IMailLane[]? _lanes;
+    private int _consecutiveConnectionFailures;
 
     /// <summary>Claims and sends one batch of due deliveries (of one run, or of any); returns how many were claimed.</summary>
     public async Task<int> DeliverBatchAsync(long? runId = null, CancellationToken ct = default)
@@ -40,10 +47,36 @@ public sealed class DeliveryEngine(
         var claimed = await ClaimAsync(runId, ct);
         if (claimed.Count == 0) return 0;
 
-        var sender = newsletter.Value.FromMailbox;
-        foreach (var delivery in claimed)
+        var sender = string.IsNullOrWhiteSpace(smtp.Value.ReturnPath) ? newsletter.Value.FromMailbox : new MailboxAddress("", smtp.Value.ReturnPath);
+        var pause = new System.Collections.Concurrent.ConcurrentDictionary<long, string>();
+        var work = new System.Collections.Concurrent.ConcurrentQueue<Claimed>(claimed);
+        _lanes ??= Enumerable.Range(0, options.Value.Lanes).Select(_ => transport.OpenLane()).ToArray();
+        await Task.WhenAll(_lanes.Take(Math.Min(_lanes.Length, claimed.Count)).Select(lane => LaneAsync(lane, work, pause, sender, ct)));
+
+        foreach (var (run, reason) in pause)
         {
-            ct.ThrowIfCancellationRequested();
+            try
+            {
+                await ledger.PauseAsync(run, reason, ct);
+                logger.LogError("Run {RunId} paused: {Reason}", run, reason);
+            }
+            catch (ConflictException) { } // cancelled or finished meanwhile
+        }
+        await ledger.TryCompleteAsync(claimed.Select(c => c.RunId).Distinct().ToList(), ct);
+        return claimed.Count;
+    }
+
+    private async Task LaneAsync(IMailLane lane, System.Collections.Concurrent.ConcurrentQueue<Claimed> work,
+        System.Collections.Concurrent.ConcurrentDictionary<long, string> pause, MailboxAddress sender, CancellationToken ct)
+    {
+        while (work.TryDequeue(out var delivery))
+        {
+            if (ct.IsCancellationRequested || pause.ContainsKey(delivery.RunId))
+            {
+                // Not started: back to the queue, as if never claimed.
+                await RequeueAsync(delivery.Id, CancellationToken.None);
+                continue;
+            }
             if (delivery.Status != "active")
             {
                 await FinishAsync(delivery.Id, "cancelled", null, "subscriber is no longer active", ct);
@@ -66,23 +99,45 @@ public sealed class DeliveryEngine(
                 await FinishAsync(delivery.Id, "failed", null, "rendering failed: " + e.Message, ct);
                 continue;
             }
+
             await MarkSendingAsync(delivery.Id, ct);
-            try
+            // Once handed to SMTP, the outcome is recorded even if shutdown is under way.
+            var outcome = await lane.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), ct);
+            if (outcome.ConnectionFailure) Interlocked.Increment(ref _consecutiveConnectionFailures);
+            else if (outcome.Result != SendResult.PauseRun) Interlocked.Exchange(ref _consecutiveConnectionFailures, 0);
+
+            switch (outcome.Result)
             {
-                await transport.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), ct);
-                await FinishAsync(delivery.Id, "sent", message.MessageId, null, ct);
-            }
-            catch (SmtpCommandException e) when (e.ErrorCode == SmtpErrorCode.RecipientNotAccepted && (int)e.StatusCode >= 500)
-            {
-                await FinishAsync(delivery.Id, "failed", null, $"{(int)e.StatusCode} {e.Message}", ct);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                await RetryOrFailAsync(delivery, e.Message, ct);
+                case SendResult.Sent:
+                    await FinishAsync(delivery.Id, "sent", message.MessageId, null, CancellationToken.None);
+                    break;
+                case SendResult.Bounced:
+                    await FinishAsync(delivery.Id, "failed", null, outcome.Reply, CancellationToken.None);
+                    await MarkBouncedAsync(delivery.SubscriberId, outcome.Reply, CancellationToken.None);
+                    break;
+                case SendResult.Failed:
+                    await FinishAsync(delivery.Id, "failed", null, outcome.Reply, CancellationToken.None);
+                    break;
+                case SendResult.Uncertain:
+                    await FinishAsync(delivery.Id, "uncertain", null, outcome.Reply, CancellationToken.None);
+                    break;
+                case SendResult.PauseRun:
+                    await RequeueAsync(delivery.Id, CancellationToken.None);
+                    pause.TryAdd(delivery.RunId, outcome.Reply ?? "the mail server refused the sender");
+                    break;
+                default:
+                    if (outcome.ConnectionFailure && Volatile.Read(ref _consecutiveConnectionFailures) >= options.Value.PauseAfterConsecutiveFailures)
+                    {
+                        await RequeueAsync(delivery.Id, CancellationToken.None);
+                        pause.TryAdd(delivery.RunId, $"{_consecutiveConnectionFailures} consecutive connection failures; last: {outcome.Reply}");
+                    }
+                    else
+                    {
+                        await RetryOrFailAsync(delivery, outcome.Reply ?? "temporary failure", CancellationToken.None);
+                    }
+                    break;
             }
         }
-        await ledger.TryCompleteAsync(claimed.Select(c => c.RunId).Distinct().ToList(), ct);
-        return claimed.Count;
     }
 
     /// <summary>Sends what is due for <paramref name="runId"/> until nothing due is left (the CLI's <c>--deliver</c>).</summary>
@@ -110,9 +165,9 @@ public sealed class DeliveryEngine(
                 from due where d.id = due.id
                 returning d.id, d.run_id, d.subscriber_id, d.attempts
             )
-            select c.id, c.run_id, c.attempts, s.public_id, s.email, s.name, s.language, s.status,
+            select c.id, c.run_id, r.kind as run_kind, c.attempts, c.subscriber_id, s.public_id, s.email, s.name, s.language, s.status,
                    array(select r.issue_id from receipts r where r.delivery_id = c.id order by r.issue_id) as issue_ids
-            from claimed c join subscribers s on s.id = c.subscriber_id
+            from claimed c join subscribers s on s.id = c.subscriber_id join runs r on r.id = c.run_id
             order by c.id
             """, new { now, leaseUntil = now + options.Value.Lease, batch = options.Value.BatchSize, runId }, cancellationToken: ct))).ToList();
     }
@@ -166,6 +221,12 @@ public sealed class DeliveryEngine(
             return;
         }
         var delay = o.RetryBaseDelay * Math.Pow(2, delivery.Attempts - 1) * (0.8 + Random.Shared.NextDouble() * 0.4);
+        // A digest never retries into the next run of its cadence: that run carries the next issues.
+        if (delivery.RunKind is "daily" or "weekly" && NextRunOf(delivery.RunKind) is { } nextRun && clock.GetUtcNow() + delay >= nextRun)
+        {
+            await FinishAsync(delivery.Id, "failed", null, $"{error} (no retry before the next {delivery.RunKind} run)", ct);
+            return;
+        }
         await using var connection = await db.OpenConnectionAsync(ct);
         await connection.ExecuteAsync(new CommandDefinition("""
             update deliveries set status = 'retrying', next_attempt_at = @next, last_error = @error, lease_until = null, updated_at = @now
@@ -174,16 +235,64 @@ public sealed class DeliveryEngine(
         logger.LogWarning("Delivery {DeliveryId} of run {RunId} will be retried: {Error}", delivery.Id, delivery.RunId, error);
     }
 
+    private DateTimeOffset? NextRunOf(string kind)
+    {
+        var s = schedule.Value;
+        return new Quartz.CronExpression(kind == "daily" ? s.Daily : s.Weekly, s.Zone).GetNextValidTimeAfter(clock.GetUtcNow());
+    }
+
+    /// <summary>The digest of these issues (oldest first) in this language, rendered once and shared by the lanes.</summary>
     private async Task<DigestTemplate> DigestAsync(long[] issueIds, string language, CancellationToken ct)
     {
         var key = $"{language}:{string.Join(',', issueIds)}";
-        if (_digests.TryGetValue(key, out var cached)) return cached;
-        var missing = issueIds.Where(id => !_issues.ContainsKey(id)).ToArray();
-        foreach (var issue in await issues.GetByIdsAsync(missing, ct)) _issues[issue.Id] = issue;
-        // Oldest first.
-        var ordered = issueIds.Select(id => _issues[id]).OrderBy(i => i.PublishedAt).ThenBy(i => i.Id).ToList();
-        if (_digests.Count > 256) _digests.Clear();
-        return _digests[key] = await renderer.RenderAsync(ordered, Wire.Parse<Language>("language", language));
+        Task<DigestTemplate> rendering;
+        await _renderLock.WaitAsync(ct);
+        try
+        {
+            if (!_digests.TryGetValue(key, out rendering!))
+            {
+                if (_digests.Count > 256) _digests.Clear();
+                _digests[key] = rendering = RenderAsync(issueIds, language, ct);
+            }
+        }
+        finally
+        {
+            _renderLock.Release();
+        }
+        return await rendering;
+    }
+
+    private async Task<DigestTemplate> RenderAsync(long[] issueIds, string language, CancellationToken ct)
+    {
+        var ordered = (await issues.GetByIdsAsync(issueIds, ct)).OrderBy(i => i.PublishedAt).ThenBy(i => i.Id).ToList();
+        return await renderer.RenderAsync(ordered, Wire.Parse<Language>("language", language));
+    }
+
+    private async Task RequeueAsync(long id, CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition("""
+            update deliveries set status = 'queued', lease_until = null, attempts = greatest(attempts - 1, 0), updated_at = @now
+            where id = @id and status in ('claimed', 'sending')
+            """, new { id, now = Now() }, cancellationToken: ct));
+    }
+
+    /// <summary>The mailbox does not exist: the subscriber is marked bounced with the server's reply, and nothing more is sent to them.</summary>
+    private async Task MarkBouncedAsync(long subscriberId, string? reply, CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await connection.ExecuteAsync(new CommandDefinition("""
+            update subscribers set status = 'bounced', status_reason = @reply, updated_at = @now
+            where id = @subscriberId and status = 'active'
+            """, new { subscriberId, reply, now = Now() }, cancellationToken: ct));
+        logger.LogWarning("Subscriber {SubscriberId} bounced: {Reply}", subscriberId, reply);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_lanes is null) return;
+        foreach (var lane in _lanes) await lane.DisposeAsync();
+        _lanes = null;
     }
 
     private DateTime Now() => clock.GetUtcNow().UtcDateTime;
@@ -192,6 +301,8 @@ public sealed class DeliveryEngine(
     {
         public long Id { get; init; }
         public long RunId { get; init; }
+        public string RunKind { get; init; } = "";
+        public long SubscriberId { get; init; }
         public int Attempts { get; init; }
         public Guid PublicId { get; init; }
         public string Email { get; init; } = "";

@@ -12,19 +12,27 @@ public sealed class PickupDirectoryTransport(string directory) : IMailTransport
 
     public string Destination => Directory;
 
-    public async Task SendAsync(MimeMessage message, MailboxAddress envelopeSender, MailboxAddress recipient, CancellationToken ct = default)
+    public IMailLane OpenLane() => new Lane(Directory);
+
+    private sealed class Lane(string directory) : IMailLane
     {
-        System.IO.Directory.CreateDirectory(Directory);
-        var id = (message.MessageId ?? Guid.NewGuid().ToString("n")).Split('@')[0];
-        var safe = new string(id.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_').ToArray());
-        var path = Path.Combine(Directory, $"{DateTime.UtcNow:yyyyMMddTHHmmss}-{safe}.eml");
-        var temp = path + ".tmp";
-        await using (var stream = File.Create(temp))
+        public async Task<SendOutcome> SendAsync(MimeMessage message, MailboxAddress envelopeSender, MailboxAddress recipient, CancellationToken ct = default)
         {
-            var options = FormatOptions.Default.Clone();
-            options.NewLineFormat = NewLineFormat.Dos;
-            await message.WriteToAsync(options, stream, ct);
+            System.IO.Directory.CreateDirectory(directory);
+            var id = (message.MessageId ?? Guid.NewGuid().ToString("n")).Split('@')[0];
+            var safe = new string(id.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' ? c : '_').ToArray());
+            var path = Path.Combine(directory, $"{DateTime.UtcNow:yyyyMMddTHHmmss}-{safe}.eml");
+            var temp = path + ".tmp";
+            await using (var stream = File.Create(temp))
+            {
+                var options = FormatOptions.Default.Clone();
+                options.NewLineFormat = NewLineFormat.Dos;
+                await message.WriteToAsync(options, stream, ct);
+            }
+            File.Move(temp, path, overwrite: true);
+            return SendOutcome.Sent;
         }
-        File.Move(temp, path, overwrite: true);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

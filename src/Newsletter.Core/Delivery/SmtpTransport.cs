@@ -1,3 +1,6 @@
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using MailKit;
 using MailKit.Net.Smtp;
 using MailKit.Security;
 using MimeKit;
@@ -5,37 +8,174 @@ using Newsletter.Configuration;
 
 namespace Newsletter.Delivery;
 
-/// <summary>Sends through the configured SMTP server with MailKit, one connection per call.</summary>
-public sealed class SmtpTransport(SmtpOptions options) : IMailTransport
+/// <summary>
+/// SMTP through MailKit. Each lane owns one <see cref="SmtpClient"/> (it is not thread-safe) and
+/// reuses its connection for many messages, probing an idle one with NOOP and reconnecting after
+/// a drop or a 421. Failures are classified by the SMTP taxonomy into a <see cref="SendOutcome"/>.
+/// </summary>
+public sealed partial class SmtpTransport(SmtpOptions options) : IMailTransport
 {
+    private static readonly TimeSpan IdleProbeAfter = TimeSpan.FromSeconds(10);
+
     public string Destination => $"smtp://{options.Host}:{options.Port}";
 
-    public async Task SendAsync(MimeMessage message, MailboxAddress envelopeSender, MailboxAddress recipient, CancellationToken ct = default)
-    {
-        using var client = CreateClient(options);
-        await ConnectAsync(client, options, ct);
-        await client.SendAsync(message, envelopeSender, [recipient], ct);
-        await client.DisconnectAsync(quit: true, ct);
-    }
+    public IMailLane OpenLane() => new Lane(options);
 
-    internal static SmtpClient CreateClient(SmtpOptions options)
+    /// <summary>Classifies a failed attempt. <paramref name="dataEnded"/>: the end-of-DATA marker had been written.</summary>
+    public static SendOutcome Classify(Exception e, bool dataEnded)
     {
-        var client = new SmtpClient { Timeout = options.TimeoutSeconds * 1000 };
-        if (!string.IsNullOrWhiteSpace(options.LocalDomain))
-            client.LocalDomain = options.LocalDomain;
-        return client;
-    }
-
-    internal static async Task ConnectAsync(SmtpClient client, SmtpOptions options, CancellationToken ct)
-    {
-        var security = options.Security switch
+        switch (e)
         {
-            SmtpSecurity.StartTls => SecureSocketOptions.StartTls,
-            SmtpSecurity.SslOnConnect => SecureSocketOptions.SslOnConnect,
-            _ => SecureSocketOptions.None,
-        };
-        await client.ConnectAsync(options.Host!, options.Port, security, ct);
-        if (!string.IsNullOrEmpty(options.Username))
-            await client.AuthenticateAsync(options.Username, options.Password ?? "", ct);
+            case SmtpCommandException c:
+            {
+                var code = (int)c.StatusCode;
+                var reply = $"{code} {c.Message}";
+                var enhanced = EnhancedCode().Match(c.Message) is { Success: true } m ? m.Value : "";
+                if (code is >= 400 and < 500) return new(SendResult.Retry, reply);
+                if (enhanced.StartsWith("5.7.", StringComparison.Ordinal)) return new(SendResult.PauseRun, reply);
+                return c.ErrorCode switch
+                {
+                    SmtpErrorCode.RecipientNotAccepted when enhanced.Length == 0 || enhanced.StartsWith("5.1.", StringComparison.Ordinal) || enhanced == "5.2.1"
+                        => new(SendResult.Bounced, reply),
+                    SmtpErrorCode.RecipientNotAccepted or SmtpErrorCode.MessageNotAccepted => new(SendResult.Failed, reply),
+                    // A refused sender, or a server that refuses service: nothing any recipient can fix.
+                    _ => new(SendResult.PauseRun, reply),
+                };
+            }
+            case AuthenticationException or ServiceNotAuthenticatedException:
+                return new(SendResult.PauseRun, "SMTP authentication failed: " + e.Message);
+            case SslHandshakeException:
+                return new(SendResult.PauseRun, "TLS failed: " + e.Message);
+            case SmtpProtocolException or IOException or SocketException or ServiceNotConnectedException or TimeoutException or OperationCanceledException:
+                return dataEnded
+                    ? new(SendResult.Uncertain, "connection lost after the end of DATA: " + e.Message)
+                    : new(SendResult.Retry, "connection failed: " + e.Message) { ConnectionFailure = true };
+            default:
+                return new(SendResult.Retry, e.GetType().Name + ": " + e.Message);
+        }
+    }
+
+    [GeneratedRegex(@"\b[245]\.\d{1,3}\.\d{1,3}\b")]
+    private static partial Regex EnhancedCode();
+
+    private sealed class Lane(SmtpOptions options) : IMailLane
+    {
+        private readonly DataEndTracker _tracker = new();
+        private SmtpClient? _client;
+        private DateTime _lastUsed;
+
+        public async Task<SendOutcome> SendAsync(MimeMessage message, MailboxAddress envelopeSender, MailboxAddress recipient, CancellationToken ct = default)
+        {
+            _tracker.Reset();
+            try
+            {
+                var client = await ConnectedAsync(ct);
+                _tracker.Reset();
+                // Headers stay 7-bit even if the server offers SMTPUTF8 (the next hop may not).
+                var format = FormatOptions.Default.Clone();
+                format.International = false;
+                await client.SendAsync(format, message, envelopeSender, [recipient], ct);
+                _lastUsed = DateTime.UtcNow;
+                return SendOutcome.Sent;
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested || e is not OperationCanceledException)
+            {
+                var outcome = Classify(e, _tracker.DataEnded);
+                // After any failure the connection's state is unknown: start the next message on a fresh one.
+                await DropAsync();
+                return outcome;
+            }
+        }
+
+        private async Task<SmtpClient> ConnectedAsync(CancellationToken ct)
+        {
+            if (_client is { IsConnected: true } client)
+            {
+                if (DateTime.UtcNow - _lastUsed < IdleProbeAfter) return client;
+                try
+                {
+                    await client.NoOpAsync(ct);
+                    return client;
+                }
+                catch (Exception e) when (e is IOException or SmtpProtocolException or SmtpCommandException or ServiceNotConnectedException)
+                {
+                    await DropAsync(); // the server closed an idle connection: reconnect
+                }
+            }
+            client = new SmtpClient(_tracker) { Timeout = options.TimeoutSeconds * 1000 };
+            if (!string.IsNullOrWhiteSpace(options.LocalDomain)) client.LocalDomain = options.LocalDomain;
+            _client = client;
+            var security = options.Security switch
+            {
+                SmtpSecurity.StartTls => SecureSocketOptions.StartTls,
+                SmtpSecurity.SslOnConnect => SecureSocketOptions.SslOnConnect,
+                _ => SecureSocketOptions.None,
+            };
+            await client.ConnectAsync(options.Host!, options.Port, security, ct);
+            // BDAT would hide the end of the message from the tracker; plain DATA it is.
+            client.Capabilities &= ~SmtpCapabilities.Chunking;
+            if (!string.IsNullOrEmpty(options.Username))
+                await client.AuthenticateAsync(options.Username, options.Password ?? "", ct);
+            _lastUsed = DateTime.UtcNow;
+            return client;
+        }
+
+        private async Task DropAsync()
+        {
+            if (_client is null) return;
+            var client = _client;
+            _client = null;
+            try
+            {
+                if (client.IsConnected)
+                {
+                    using var quick = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+                    await client.DisconnectAsync(quit: true, quick.Token);
+                }
+            }
+            catch (Exception e) when (e is IOException or SmtpProtocolException or SmtpCommandException or OperationCanceledException or SocketException) { }
+            client.Dispose();
+        }
+
+        public async ValueTask DisposeAsync() => await DropAsync();
+    }
+
+    /// <summary>
+    /// Watches what the client writes (in plain text, before any TLS) for the end-of-DATA marker
+    /// CRLF.CRLF: after it the server may have queued the message even if its reply is lost.
+    /// </summary>
+    private sealed class DataEndTracker : IProtocolLogger
+    {
+        private readonly byte[] _tail = new byte[5];
+        private int _filled;
+
+        public bool DataEnded { get; private set; }
+
+        public IAuthenticationSecretDetector? AuthenticationSecretDetector { get; set; }
+
+        public void Reset()
+        {
+            DataEnded = false;
+            _filled = 0;
+        }
+
+        public void LogClient(byte[] buffer, int offset, int count)
+        {
+            if (count == 0) return;
+            // Only the last five bytes written so far matter.
+            var take = Math.Min(5, count);
+            var keep = Math.Min(5 - take, _filled);
+            Array.Copy(_tail, 5 - keep, _tail, 5 - take - keep, keep);
+            Array.Copy(buffer, offset + count - take, _tail, 5 - take, take);
+            _filled = keep + take;
+            // The marker is the last thing the client writes before it waits for the final reply.
+            DataEnded = _filled == 5 && _tail is [(byte)'\r', (byte)'\n', (byte)'.', (byte)'\r', (byte)'\n'];
+        }
+
+        public void LogServer(byte[] buffer, int offset, int count) { }
+
+        public void LogConnect(Uri uri) { }
+
+        public void Dispose() { }
     }
 }

@@ -65,7 +65,7 @@ internal sealed class DeliveryWorker(IServiceProvider services, Microsoft.Extens
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var engine = services.GetRequiredService<DeliveryEngine>();
+        await using var engine = services.GetRequiredService<DeliveryEngine>();
         while (!stoppingToken.IsCancellationRequested)
         {
             int claimed;

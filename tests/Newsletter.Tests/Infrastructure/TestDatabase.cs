@@ -33,13 +33,14 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public SendLedger Ledger(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System, NullLogger<SendLedger>.Instance);
 
-    public DeliveryEngine Engine(IMailTransport transport, TimeProvider? clock = null, DeliveryOptions? delivery = null)
+    public DeliveryEngine Engine(IMailTransport transport, TimeProvider? clock = null, DeliveryOptions? delivery = null, ScheduleOptions? schedule = null)
     {
         var time = clock ?? TimeProvider.System;
         var options = TestMail.Options();
         var o = Microsoft.Extensions.Options.Options.Create(options);
         return new DeliveryEngine(DataSource, Ledger(time), Issues(time), TestMail.Renderer(options), TestMail.Builder(clock: time, options: options),
-            transport, o, Microsoft.Extensions.Options.Options.Create(delivery ?? new DeliveryOptions()), time, NullLogger<DeliveryEngine>.Instance);
+            transport, o, Microsoft.Extensions.Options.Options.Create(new SmtpOptions()), Microsoft.Extensions.Options.Options.Create(delivery ?? new DeliveryOptions()),
+            Microsoft.Extensions.Options.Options.Create(schedule ?? new ScheduleOptions()), time, NullLogger<DeliveryEngine>.Instance);
     }
 
     public DigestScheduler Scheduler(TimeProvider clock, ScheduleOptions? schedule = null) =>
