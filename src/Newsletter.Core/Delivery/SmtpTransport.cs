@@ -31,6 +31,7 @@ public sealed partial class SmtpTransport(SmtpOptions options) : IMailTransport
                 var code = (int)c.StatusCode;
                 var reply = $"{code} {c.Message}";
                 var enhanced = EnhancedCode().Match(c.Message) is { Success: true } m ? m.Value : "";
+                if (code == 421) return new(SendResult.Retry, reply) { ConnectionFailure = true };
                 if (code is >= 400 and < 500) return new(SendResult.Retry, reply);
                 if (enhanced.StartsWith("5.7.", StringComparison.Ordinal)) return new(SendResult.PauseRun, reply);
                 return c.ErrorCode switch
@@ -65,6 +66,17 @@ public sealed partial class SmtpTransport(SmtpOptions options) : IMailTransport
         private DateTime _lastUsed;
 
         public async Task<SendOutcome> SendAsync(MimeMessage message, MailboxAddress envelopeSender, MailboxAddress recipient, CancellationToken ct = default)
+        {
+            var reused = _client is { IsConnected: true };
+            var outcome = await AttemptAsync(message, envelopeSender, recipient, ct);
+            // A reused connection that broke before the end of DATA (the server closed it while
+            // idle, or said 421): reconnect and try this message once more.
+            if (reused && outcome.ConnectionFailure && !ct.IsCancellationRequested)
+                outcome = await AttemptAsync(message, envelopeSender, recipient, ct);
+            return outcome;
+        }
+
+        private async Task<SendOutcome> AttemptAsync(MimeMessage message, MailboxAddress envelopeSender, MailboxAddress recipient, CancellationToken ct)
         {
             _tracker.Reset();
             try
