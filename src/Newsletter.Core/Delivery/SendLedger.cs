@@ -164,6 +164,42 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         return (await GetAsync(id, ct))!;
     }
 
+    /// <summary>
+    /// Re-queues a run's failed or uncertain deliveries, deliberately: an uncertain message may
+    /// already be in the subscriber's mailbox. Reopens the run if it was done.
+    /// </summary>
+    /// <exception cref="NotFoundException">No run has this id.</exception>
+    /// <exception cref="ConflictException">The run was cancelled, or another run of its cadence is open.</exception>
+    public async Task<(RunSummary Run, int Requeued)> ResendAsync(long id, bool failed, bool uncertain, CancellationToken ct = default)
+    {
+        var states = new List<string>();
+        if (failed) states.Add("failed");
+        if (uncertain) states.Add("uncertain");
+        if (states.Count == 0) throw new InputException("--failed/--uncertain", "say which deliveries to send again");
+        var run = await GetAsync(id, ct) ?? throw new NotFoundException("run", $"no run has id {id}");
+        if (run.Status == "cancelled") throw new ConflictException("run", $"run {id} was cancelled");
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        try
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "update runs set status = 'sending', finished_at = null where id = @id and status = 'done'", new { id }, tx, cancellationToken: ct));
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            throw new ConflictException("run", $"another {run.Kind} run is open; resend when it is finished");
+        }
+        // A subscriber who bounced or left since is cancelled at claim time, as always.
+        var requeued = await connection.ExecuteAsync(new CommandDefinition("""
+            update deliveries set status = 'queued', attempts = 0, next_attempt_at = @now, lease_until = null, updated_at = @now
+            where run_id = @id and status = any(@states)
+            """, new { id, states = states.ToArray(), now = Now() }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        logger.LogInformation("Run {RunId}: {Count} deliveries queued again ({States})", id, requeued, string.Join(", ", states));
+        await TryCompleteAsync([id], ct);
+        return ((await GetAsync(id, ct))!, requeued);
+    }
+
     private async Task<RunSummary> ChangeAsync(long id, string to, string[] from, string set, string? reason, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);

@@ -23,6 +23,7 @@ internal static class SendCommands
         send.Add(Status());
         send.Add(Control("pause", "Pause a run: nothing more is sent until it is resumed", (l, id, ct) => l.PauseAsync(id, "paused by an operator", ct)));
         send.Add(Control("resume", "Resume a paused run where it stopped", (l, id, ct) => l.ResumeAsync(id, ct)));
+        send.Add(Resend());
         send.Add(Control("cancel", "Cancel a run; its unsent issues go into the subscribers' next digest", (l, id, ct) => l.CancelAsync(id, ct)));
         return send;
     }
@@ -91,6 +92,22 @@ internal static class SendCommands
             }
             foreach (var summary in await ledger.ListAsync(20, token)) Console.WriteLine(Describe(summary));
             return 0;
+        }, ct));
+        return command;
+    }
+
+    private static Command Resend()
+    {
+        var run = new Argument<long>("RUN") { Description = "Run id" };
+        var failed = new Option<bool>("--failed") { Description = "Send the failed deliveries again" };
+        var uncertain = new Option<bool>("--uncertain") { Description = "Send the uncertain deliveries again (they may already have arrived)" };
+        var (deliver, wait) = RunOptions();
+        var command = new Command("resend", "Queue a run's failed or uncertain deliveries again, deliberately") { run, failed, uncertain, deliver, wait };
+        command.SetAction((parse, ct) => NewsletterCli.WithAppAsync(async (app, token) =>
+        {
+            var (summary, requeued) = await app.Get<SendLedger>().ResendAsync(parse.GetValue(run), parse.GetValue(failed), parse.GetValue(uncertain), token);
+            Console.WriteLine($"Queued {requeued} deliveries of run {summary.Id} again.");
+            return await FollowAsync(app, summary, created: false, parse.GetValue(deliver), parse.GetValue(wait), token);
         }, ct));
         return command;
     }

@@ -240,4 +240,25 @@ public sealed class DeliveryFaultTests : IAsyncLifetime
         Assert.Equal("sent", Assert.Single(await DeliveriesAsync()).Status);
         Assert.Equal(["later@example.org"], _smtp.Accepted);
     }
+
+    [Fact]
+    public async Task Resend_requeues_only_the_kind_asked_for_and_reopens_the_run()
+    {
+        _smtp.Data = (r, attempt) => r.StartsWith("lost", StringComparison.Ordinal) && attempt == 1 ? DataAction.DropAfterData : DataAction.Accept;
+        _smtp.RcptReply = (r, _) => r.StartsWith("gone", StringComparison.Ordinal) ? "550 5.1.1 user unknown" : "250 OK";
+        await StartRunAsync("lost@example.org", "gone@example.org", "fine@example.org");
+        await using var engine = Engine();
+        await engine.DeliverBatchAsync();
+        Assert.Equal(("done", 1, 1, 1), ((await RunAsync()).Status, (await RunAsync()).Uncertain, (await RunAsync()).Failed, (await RunAsync()).Sent));
+
+        await Assert.ThrowsAsync<Newsletter.Validation.InputException>(() => _db.Ledger(_clock).ResendAsync(_runId, failed: false, uncertain: false));
+        var (reopened, requeued) = await _db.Ledger(_clock).ResendAsync(_runId, failed: false, uncertain: true);
+        await engine.DeliverBatchAsync();
+
+        Assert.Equal(("sending", 1), (reopened.Status, requeued));
+        var run = await RunAsync();
+        Assert.Equal(("done", 0, 1, 2), (run.Status, run.Uncertain, run.Failed, run.Sent));
+        // The first copy to lost@ was dropped after DATA (not accepted by this peer); the deliberate resend arrived.
+        Assert.Equal(["fine@example.org", "lost@example.org"], _smtp.Accepted.Order());
+    }
 }
