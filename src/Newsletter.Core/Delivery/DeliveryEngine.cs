@@ -49,9 +49,13 @@ public sealed class DeliveryEngine(
 
         var sender = string.IsNullOrWhiteSpace(smtp.Value.ReturnPath) ? newsletter.Value.FromMailbox : new MailboxAddress("", smtp.Value.ReturnPath);
         var pause = new System.Collections.Concurrent.ConcurrentDictionary<long, string>();
-        var work = new System.Collections.Concurrent.ConcurrentQueue<Claimed>(claimed);
         _lanes ??= Enumerable.Range(0, options.Value.Lanes).Select(_ => transport.OpenLane()).ToArray();
-        await Task.WhenAll(_lanes.Take(Math.Min(_lanes.Length, claimed.Count)).Select(lane => LaneAsync(lane, work, pause, sender, ct)));
+        // A subscriber's deliveries share a lane, so they arrive in the order they were queued
+        // (two can be queued at once when a subscriber switched cadence).
+        var lanes = _lanes;
+        var work = claimed.GroupBy(c => (int)(c.SubscriberId % lanes.Length))
+            .Select(g => (Lane: lanes[g.Key], Queue: new System.Collections.Concurrent.ConcurrentQueue<Claimed>(g.OrderBy(c => c.Id))));
+        await Task.WhenAll(work.Select(w => LaneAsync(w.Lane, w.Queue, pause, sender, ct)));
 
         foreach (var (run, reason) in pause)
         {
