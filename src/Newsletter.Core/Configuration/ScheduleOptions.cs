@@ -46,6 +46,9 @@ public sealed class DeliveryOptions
     /// <summary>First retry delay after a temporary failure; each further retry waits twice as long.</summary>
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>On SIGTERM: stop claiming, let messages in flight finish, release the rest, and exit within this time.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Attempts before a delivery that keeps failing is given up as failed.</summary>
     public int MaxAttempts { get; set; } = 5;
 }

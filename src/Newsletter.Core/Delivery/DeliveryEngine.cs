@@ -61,12 +61,12 @@ public sealed class DeliveryEngine(
         {
             try
             {
-                await ledger.PauseAsync(run, reason, ct);
+                await ledger.PauseAsync(run, reason, CancellationToken.None);
                 logger.LogError("Run {RunId} paused: {Reason}", run, reason);
             }
             catch (ConflictException) { } // cancelled or finished meanwhile
         }
-        await ledger.TryCompleteAsync(claimed.Select(c => c.RunId).Distinct().ToList(), ct);
+        await ledger.TryCompleteAsync(claimed.Select(c => c.RunId).Distinct().ToList(), CancellationToken.None);
         return claimed.Count;
     }
 
@@ -97,16 +97,27 @@ public sealed class DeliveryEngine(
                 var digest = await DigestAsync(delivery.IssueIds, delivery.Language, ct);
                 message = builder.Build(digest, delivery.ToSubscriber(), $"delivery/{delivery.Id}");
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (OperationCanceledException)
+            {
+                await RequeueAsync(delivery.Id, CancellationToken.None);
+                continue;
+            }
+            catch (Exception e)
             {
                 logger.LogError(e, "Rendering delivery {DeliveryId} of run {RunId} failed", delivery.Id, delivery.RunId);
                 await FinishAsync(delivery.Id, "failed", null, "rendering failed: " + e.Message, ct);
                 continue;
             }
 
-            await MarkSendingAsync(delivery.Id, ct);
-            // Once handed to SMTP, the outcome is recorded even if shutdown is under way.
-            var outcome = await lane.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), ct);
+            if (ct.IsCancellationRequested)
+            {
+                await RequeueAsync(delivery.Id, CancellationToken.None);
+                continue;
+            }
+            // From here the message is in flight: shutdown lets it finish (bounded by the SMTP
+            // timeout and the host's shutdown timeout) and records its outcome.
+            await MarkSendingAsync(delivery.Id, CancellationToken.None);
+            var outcome = await lane.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), CancellationToken.None);
             if (outcome.ConnectionFailure) Interlocked.Increment(ref _consecutiveConnectionFailures);
             else if (outcome.Result != SendResult.PauseRun) Interlocked.Exchange(ref _consecutiveConnectionFailures, 0);
 
@@ -187,6 +198,8 @@ public sealed class DeliveryEngine(
             update deliveries set
                 status = case when status = 'claimed' then 'queued' else 'uncertain' end,
                 last_error = case when status = 'sending' then 'the sending process stopped before the server answered' else last_error end,
+                -- A claim that never reached SMTP was not an attempt.
+                attempts = case when status = 'claimed' then greatest(attempts - 1, 0) else attempts end,
                 lease_until = null, updated_at = @now
             where status in ('claimed', 'sending') and lease_until < @now
             """, new { now = Now() }, cancellationToken: ct));

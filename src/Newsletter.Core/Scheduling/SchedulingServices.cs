@@ -38,6 +38,8 @@ public static class SchedulingServices
             }
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
+        var delivery = builder.Configuration.GetSection(DeliveryOptions.Section).Get<DeliveryOptions>() ?? new DeliveryOptions();
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = delivery.ShutdownTimeout);
         builder.Services.AddHostedService<ScheduleCatchUp>();
         builder.Services.AddHostedService<DeliveryWorker>();
         return builder;

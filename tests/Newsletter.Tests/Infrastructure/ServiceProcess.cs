@@ -59,6 +59,13 @@ public sealed class ServiceProcess : IAsyncDisposable
         throw new TimeoutException("newsletter run did not answer /health within 60 s");
     }
 
+    /// <summary>SIGKILL: the process dies wherever it is, with no chance to clean up.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill();
+        await _process.WaitForExitAsync();
+    }
+
     public async Task<(int ExitCode, string Output, string Error)> StopAsync(TimeSpan? timeout = null)
     {
         if (!_process.HasExited)

@@ -1,0 +1,77 @@
+using System.Net.Http.Json;
+using Dapper;
+using Newsletter.Issues;
+using Newsletter.Tests.Infrastructure;
+
+namespace Newsletter.Tests.Delivery;
+
+public sealed class CrashTests
+{
+    private const int Lanes = 4;
+
+    private static Dictionary<string, string?> Settings(ScriptedSmtpServer smtp) => new()
+    {
+        ["Newsletter__Smtp__Host"] = "127.0.0.1",
+        ["Newsletter__Smtp__Port"] = smtp.Port.ToString(),
+        ["Newsletter__Smtp__Security"] = "None",
+        ["Newsletter__Delivery__Lanes"] = Lanes.ToString(),
+        ["Newsletter__Delivery__BatchSize"] = "100",
+        ["Newsletter__Delivery__Lease"] = "00:00:10",
+        ["Newsletter__Delivery__PollInterval"] = "00:00:00.200",
+        ["Newsletter__Schedule__MaxLateness"] = "00:00:00",
+    };
+
+    [Fact]
+    public async Task Killing_the_service_at_random_points_loses_nothing_and_sends_nothing_twice()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await db.Issues().ImportAsync(SampleIssue.Document with { Items = SampleIssue.Document.Items.Take(3).ToList() }, publish: true);
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+            await connection.ExecuteAsync("""
+                insert into subscribers (email, cadence, language, status, confirmed_at, issues_from)
+                select 'reader' || g || '@example.org', 'weekly', 'en', 'active', now(), now() - interval '1 day'
+                from generate_series(1, 5000) g
+                """);
+        // The scripted peer accepts every complete message; what it received is the ground truth.
+        await using var smtp = new ScriptedSmtpServer();
+        var seed = Environment.TickCount;
+        var random = new Random(seed);
+
+        var service = await ServiceProcess.StartAsync(db, Settings(smtp));
+        using (var admin = service.Admin())
+            (await admin.PostAsync("/api/sends", JsonContent.Create(new { cadence = "weekly" }))).EnsureSuccessStatusCode();
+        const int kills = 3;
+        for (var i = 0; i < kills; i++)
+        {
+            await Task.Delay(random.Next(300, 2500));
+            await service.KillAsync();
+            await service.DisposeAsync();
+            service = await ServiceProcess.StartAsync(db, Settings(smtp));
+        }
+
+        var deadline = DateTime.UtcNow.AddMinutes(3);
+        while (await db.ScalarAsync<string>("select status from runs") != "done" && DateTime.UtcNow < deadline)
+            await Task.Delay(250);
+        await service.DisposeAsync();
+
+        Assert.Equal("done", await db.ScalarAsync<string>("select status from runs"));
+        await using var read = await db.DataSource.OpenConnectionAsync();
+        var ledger = (await read.QueryAsync<(string Email, string Status)>(
+            "select s.email, d.status from deliveries d join subscribers s on s.id = d.subscriber_id")).ToDictionary(x => x.Email, x => x.Status);
+        var received = smtp.Accepted.GroupBy(r => r).ToDictionary(g => g.Key, g => g.Count());
+
+        var odd = (await read.QueryAsync<(string, string, string?)>("select s.email, d.status, d.last_error from deliveries d join subscribers s on s.id = d.subscriber_id where d.status not in ('sent', 'uncertain')")).ToList();
+        Assert.True(odd.Count == 0, string.Join("; ", odd.Take(5)));
+        Assert.Equal(5000, ledger.Count);
+        Assert.All(ledger.Values, status => Assert.Contains(status, new[] { "sent", "uncertain" }));
+        var uncertain = ledger.Where(l => l.Value == "uncertain").Select(l => l.Key).ToHashSet();
+        Assert.True(uncertain.Count <= Lanes * kills, $"{uncertain.Count} uncertain after {kills} kills (seed {seed})");
+        foreach (var (email, status) in ledger)
+        {
+            var count = received.GetValueOrDefault(email);
+            if (status == "sent") Assert.True(count == 1, $"{email}: sent, received {count} times (seed {seed})");
+            else Assert.True(count <= 1, $"{email}: uncertain, received {count} times (seed {seed})");
+        }
+        Assert.DoesNotContain(received, r => !ledger.ContainsKey(r.Key));
+    }
+}
