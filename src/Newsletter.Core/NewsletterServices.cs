@@ -54,13 +54,14 @@ public static class NewsletterServices
         services.AddSingleton<DigestMessageBuilder>();
         services.AddSingleton<DigestPreview>();
         services.AddSingleton<SendLedger>();
+        services.AddSingleton<DeliveryMetrics>();
         // Each user (the worker loop, a CLI verb) gets its own engine and its rendering caches.
         services.AddTransient<DeliveryEngine>();
         services.AddSingleton<Newsletter.Scheduling.DigestScheduler>();
         services.AddSingleton<IMailTransport>(sp =>
         {
             var smtp = sp.GetRequiredService<IOptions<SmtpOptions>>().Value;
-            return smtp.UsesPickupDirectory ? new PickupDirectoryTransport(smtp.PickupDirectory) : new SmtpTransport(smtp);
+            return smtp.UsesPickupDirectory ? new PickupDirectoryTransport(smtp.PickupDirectory) : new SmtpTransport(smtp, sp.GetRequiredService<DeliveryMetrics>());
         });
         return builder;
     }

@@ -33,7 +33,8 @@ public sealed class DeliveryEngine(
     IOptions<DeliveryOptions> options,
     IOptions<ScheduleOptions> schedule,
     TimeProvider clock,
-    ILogger<DeliveryEngine> logger) : IAsyncDisposable
+    ILogger<DeliveryEngine> logger,
+    DeliveryMetrics? metrics = null) : IAsyncDisposable
 {
     private readonly Dictionary<string, Task<DigestTemplate>> _digests = new();
     private readonly SemaphoreSlim _renderLock = new(1, 1);
@@ -117,7 +118,10 @@ public sealed class DeliveryEngine(
             // From here the message is in flight: shutdown lets it finish (bounded by the SMTP
             // timeout and the host's shutdown timeout) and records its outcome.
             await MarkSendingAsync(delivery.Id, CancellationToken.None);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var outcome = await lane.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), CancellationToken.None);
+            metrics?.SendLatency(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            metrics?.Message(delivery.RunKind, outcome.Result);
             if (outcome.ConnectionFailure) Interlocked.Increment(ref _consecutiveConnectionFailures);
             else if (outcome.Result != SendResult.PauseRun) Interlocked.Exchange(ref _consecutiveConnectionFailures, 0);
 
@@ -237,6 +241,7 @@ public sealed class DeliveryEngine(
             await FinishAsync(delivery.Id, "failed", null, error, ct);
             return;
         }
+        metrics?.Retry();
         var delay = o.RetryBaseDelay * Math.Pow(2, delivery.Attempts - 1) * (0.8 + Random.Shared.NextDouble() * 0.4);
         // A digest never retries into the next run of its cadence: that run carries the next issues.
         if (delivery.RunKind is "daily" or "weekly" && NextRunOf(delivery.RunKind) is { } nextRun && clock.GetUtcNow() + delay >= nextRun)

@@ -13,13 +13,13 @@ namespace Newsletter.Delivery;
 /// reuses its connection for many messages, probing an idle one with NOOP and reconnecting after
 /// a drop or a 421. Failures are classified by the SMTP taxonomy into a <see cref="SendOutcome"/>.
 /// </summary>
-public sealed partial class SmtpTransport(SmtpOptions options) : IMailTransport
+public sealed partial class SmtpTransport(SmtpOptions options, DeliveryMetrics? metrics = null) : IMailTransport
 {
     private static readonly TimeSpan IdleProbeAfter = TimeSpan.FromSeconds(10);
 
     public string Destination => $"smtp://{options.Host}:{options.Port}";
 
-    public IMailLane OpenLane() => new Lane(options);
+    public IMailLane OpenLane() => new Lane(options, metrics);
 
     /// <summary>Classifies a failed attempt. <paramref name="dataEnded"/>: the end-of-DATA marker had been written.</summary>
     public static SendOutcome Classify(Exception e, bool dataEnded)
@@ -59,7 +59,7 @@ public sealed partial class SmtpTransport(SmtpOptions options) : IMailTransport
     [GeneratedRegex(@"\b[245]\.\d{1,3}\.\d{1,3}\b")]
     private static partial Regex EnhancedCode();
 
-    private sealed class Lane(SmtpOptions options) : IMailLane
+    private sealed class Lane(SmtpOptions options, DeliveryMetrics? metrics) : IMailLane
     {
         private readonly DataEndTracker _tracker = new();
         private SmtpClient? _client;
@@ -124,6 +124,7 @@ public sealed partial class SmtpTransport(SmtpOptions options) : IMailTransport
                 _ => SecureSocketOptions.None,
             };
             await client.ConnectAsync(options.Host!, options.Port, security, ct);
+            metrics?.Connection();
             // BDAT would hide the end of the message from the tracker; plain DATA it is.
             client.Capabilities &= ~SmtpCapabilities.Chunking;
             if (!string.IsNullOrEmpty(options.Username))

@@ -4,6 +4,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Dapper;
+using Newsletter.Configuration;
+using Newsletter.Delivery;
 using Npgsql;
 
 namespace Newsletter.Web;
@@ -14,7 +17,7 @@ public static class WebServices
     public static IHostApplicationBuilder AddNewsletterWeb(this IHostApplicationBuilder builder)
     {
         builder.Services.AddProblemDetails();
-        builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database");
+        builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database").AddCheck<SmtpHealthCheck>("smtp");
         return builder;
     }
 
@@ -34,7 +37,58 @@ public static class WebServices
                 });
             },
         });
+        app.MapGet("/metrics", async (DeliveryMetrics metrics, NpgsqlDataSource db, CancellationToken ct) =>
+        {
+            await using var connection = await db.OpenConnectionAsync(ct);
+            var depth = await connection.ExecuteScalarAsync<long>(new CommandDefinition("""
+                select count(*) from deliveries d join runs r on r.id = d.run_id
+                where r.status = 'sending' and d.status in ('queued', 'retrying')
+                """, cancellationToken: ct));
+            var paused = await connection.ExecuteScalarAsync<long>(new CommandDefinition("select count(*) from runs where status = 'paused'", cancellationToken: ct));
+            return Results.Text(metrics.Write(depth, paused), "text/plain; version=0.0.4; charset=utf-8");
+        }).WithName("Metrics").WithSummary("Prometheus metrics of the delivery engine");
         return app;
+    }
+}
+
+/// <summary>The mail server answers (connect and EHLO), or the pickup folder is writable.</summary>
+internal sealed class SmtpHealthCheck(Microsoft.Extensions.Options.IOptions<SmtpOptions> options) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var o = options.Value;
+        if (o.UsesPickupDirectory)
+        {
+            try
+            {
+                Directory.CreateDirectory(o.PickupDirectory);
+                var probe = Path.Combine(o.PickupDirectory, $".health-{Environment.ProcessId}");
+                await File.WriteAllTextAsync(probe, "", cancellationToken);
+                File.Delete(probe);
+                return HealthCheckResult.Healthy();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return HealthCheckResult.Unhealthy("pickup folder not writable");
+            }
+        }
+        using var client = new MailKit.Net.Smtp.SmtpClient { Timeout = 10_000 };
+        try
+        {
+            var security = o.Security switch
+            {
+                SmtpSecurity.StartTls => MailKit.Security.SecureSocketOptions.StartTls,
+                SmtpSecurity.SslOnConnect => MailKit.Security.SecureSocketOptions.SslOnConnect,
+                _ => MailKit.Security.SecureSocketOptions.None,
+            };
+            await client.ConnectAsync(o.Host!, o.Port, security, cancellationToken);
+            await client.DisconnectAsync(quit: true, cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return HealthCheckResult.Unhealthy("smtp unreachable");
+        }
     }
 }
 

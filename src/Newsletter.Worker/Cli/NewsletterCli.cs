@@ -22,7 +22,9 @@ internal static class NewsletterCli
         root.Add(SendCommands.Create());
         // `newsletter` alone runs the service.
         root.SetAction((parse, ct) => RunCommand.ExecuteAsync(null, ct));
-        return await root.Parse(args).InvokeAsync();
+        // SIGTERM is the host's to handle (finish messages in flight within ShutdownTimeout), not
+        // System.CommandLine's, which would end the process after a short grace period.
+        return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null });
     }
 
     /// <summary>Starts the app without HTTP, runs <paramref name="body"/>, and turns known failures into one line on stderr.</summary>

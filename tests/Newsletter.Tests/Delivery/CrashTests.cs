@@ -74,4 +74,38 @@ public sealed class CrashTests
         }
         Assert.DoesNotContain(received, r => !ledger.ContainsKey(r.Key));
     }
+
+    [Fact]
+    public async Task Sigterm_finishes_the_message_in_flight_releases_the_rest_and_exits_in_time()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await db.Issues().ImportAsync(SampleIssue.Document with { Items = SampleIssue.Document.Items.Take(1).ToList() }, publish: true);
+        await using (var connection = await db.DataSource.OpenConnectionAsync())
+            await connection.ExecuteAsync("""
+                insert into subscribers (email, cadence, language, status, confirmed_at, issues_from)
+                select 'reader' || g || '@example.org', 'weekly', 'en', 'active', now(), now() - interval '1 day'
+                from generate_series(1, 20) g
+                """);
+        await using var smtp = new ScriptedSmtpServer { DataDelay = TimeSpan.FromSeconds(3) };
+        var settings = new Dictionary<string, string?>(Settings(smtp)) { ["Newsletter__Delivery__Lanes"] = "1", ["Newsletter__Delivery__ShutdownTimeout"] = "00:00:20" };
+        var service = await ServiceProcess.StartAsync(db, settings);
+        using (var admin = service.Admin())
+            (await admin.PostAsync("/api/sends", JsonContent.Create(new { cadence = "weekly" }))).EnsureSuccessStatusCode();
+        while (await db.ScalarAsync<long>("select count(*) from deliveries where status = 'sending'") == 0)
+            await Task.Delay(50);
+
+        var stopping = System.Diagnostics.Stopwatch.StartNew();
+        var (exitCode, _, error) = await service.StopAsync(TimeSpan.FromSeconds(30));
+        stopping.Stop();
+        await service.DisposeAsync();
+
+        Assert.True(exitCode == 0, error);
+        Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(20), $"took {stopping.Elapsed}");
+        await using var read = await db.DataSource.OpenConnectionAsync();
+        var states = (await read.QueryAsync<(string Status, long Count)>("select status, count(*) from deliveries group by status")).ToDictionary(x => x.Status, x => x.Count);
+        Assert.Equal(1, states.GetValueOrDefault("sent"));
+        Assert.Equal(19, states.GetValueOrDefault("queued"));
+        Assert.Single(smtp.Accepted);
+        Assert.Equal(0L, await db.ScalarAsync<long>("select count(*) from deliveries where lease_until is not null"));
+    }
 }

@@ -61,6 +61,35 @@ public sealed class SendApiTests
         Assert.Equal(30, recipients.Count);
         Assert.Equal(30, recipients.Distinct().Count());
         Assert.Equal(1L, await db.ScalarAsync<long>("select count(*) from runs"));
+
+        // Each process reports what it sent; together, every message once.
+        var sentByMetrics = 0L;
+        foreach (var service in new[] { a, b })
+        {
+            var metrics = await service.Http.GetStringAsync("/metrics");
+            Assert.Contains("# TYPE newsletter_messages_total counter", metrics);
+            Assert.Contains("newsletter_queue_depth 0", metrics);
+            Assert.Contains("newsletter_send_duration_seconds_count", metrics);
+            var line = metrics.Split('\n').FirstOrDefault(l => l.StartsWith("newsletter_messages_total{kind=\"weekly\",result=\"sent\"}", StringComparison.Ordinal));
+            if (line is not null) sentByMetrics += long.Parse(line.Split(' ')[1]);
+        }
+        Assert.Equal(30, sentByMetrics);
+        var health = await JsonOf(await a.Http.GetAsync("/health"));
+        Assert.Equal("healthy", health.GetProperty("checks").GetProperty("smtp").GetString());
+    }
+
+    [Fact]
+    public async Task Health_reports_an_unreachable_smtp_server_with_503()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var down = new Dictionary<string, string?> { ["Newsletter__Smtp__Host"] = "127.0.0.1", ["Newsletter__Smtp__Port"] = "1", ["Newsletter__Smtp__Security"] = "None" };
+        await using var service = await ServiceProcess.StartAsync(db, down, healthy: false);
+
+        var response = await service.Http.GetAsync("/health");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        var checks = (await JsonOf(response)).GetProperty("checks");
+        Assert.Equal(("healthy", "unhealthy"), (checks.GetProperty("database").GetString(), checks.GetProperty("smtp").GetString()));
     }
 
     [Fact]

@@ -46,6 +46,9 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     /// <summary>While true, every connection is closed at once, before any greeting (a server that is down).</summary>
     public volatile bool Down;
 
+    /// <summary>How long the server takes to answer the end of DATA (a slow server).</summary>
+    public TimeSpan DataDelay { get; set; } = TimeSpan.Zero;
+
     /// <summary>Close each connection after this many accepted messages (an idle or tired server).</summary>
     public int? CloseAfterMessages { get; set; }
 
@@ -115,6 +118,7 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                             case DataAction.Stall: await Task.Delay(Timeout.Infinite, _stop.Token); return;
                             case DataAction.Reply: await Say(DataReply(rcpt, attempt)); break;
                             default:
+                                if (DataDelay > TimeSpan.Zero) await Task.Delay(DataDelay, _stop.Token);
                                 Accepted.Enqueue(rcpt);
                                 await Say("250 2.0.0 queued");
                                 if (CloseAfterMessages is { } max && ++accepted >= max) return;

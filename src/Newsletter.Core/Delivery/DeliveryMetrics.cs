@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text;
+
+namespace Newsletter.Delivery;
+
+/// <summary>
+/// Counters of the delivery engine, written out in the Prometheus text format by <c>GET /metrics</c>:
+/// messages by run kind and result, retries, lane connections, and a send-latency histogram. Queue
+/// depth and paused runs are read from the database when scraped.
+/// </summary>
+public sealed class DeliveryMetrics
+{
+    private static readonly double[] Buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+    private readonly ConcurrentDictionary<(string Kind, string Result), long> _messages = new();
+    private readonly long[] _latencyBuckets = new long[Buckets.Length + 1];
+    private long _latencyCount;
+    private double _latencySum;
+    private readonly Lock _latencyLock = new();
+    private long _retries;
+    private long _connections;
+
+    public void Message(string kind, SendResult result) =>
+        _messages.AddOrUpdate((kind, result.ToString().ToLowerInvariant()), 1, (_, n) => n + 1);
+
+    public void Retry() => Interlocked.Increment(ref _retries);
+
+    /// <summary>A lane opened a connection (the first, or a reconnect after a drop).</summary>
+    public void Connection() => Interlocked.Increment(ref _connections);
+
+    public void SendLatency(TimeSpan elapsed)
+    {
+        var seconds = elapsed.TotalSeconds;
+        var i = Array.FindIndex(Buckets, b => seconds <= b);
+        lock (_latencyLock)
+        {
+            _latencyBuckets[i < 0 ? Buckets.Length : i]++;
+            _latencyCount++;
+            _latencySum += seconds;
+        }
+    }
+
+    public string Write(long queueDepth, long pausedRuns)
+    {
+        var sb = new StringBuilder();
+        var c = CultureInfo.InvariantCulture;
+        sb.Append("# HELP newsletter_messages_total Messages handed to SMTP, by run kind and result.\n# TYPE newsletter_messages_total counter\n");
+        foreach (var ((kind, result), count) in _messages.OrderBy(m => m.Key))
+            sb.Append(c, $"newsletter_messages_total{{kind=\"{kind}\",result=\"{result}\"}} {count}\n");
+        sb.Append(c, $"# HELP newsletter_retries_total Deliveries scheduled for another attempt.\n# TYPE newsletter_retries_total counter\nnewsletter_retries_total {Interlocked.Read(ref _retries)}\n");
+        sb.Append(c, $"# HELP newsletter_lane_connections_total SMTP connections opened by lanes (first connections and reconnects).\n# TYPE newsletter_lane_connections_total counter\nnewsletter_lane_connections_total {Interlocked.Read(ref _connections)}\n");
+        sb.Append(c, $"# HELP newsletter_queue_depth Deliveries waiting to be sent (queued or retrying) in runs that are sending.\n# TYPE newsletter_queue_depth gauge\nnewsletter_queue_depth {queueDepth}\n");
+        sb.Append(c, $"# HELP newsletter_runs_paused Runs paused, by an operator or by the engine.\n# TYPE newsletter_runs_paused gauge\nnewsletter_runs_paused {pausedRuns}\n");
+        sb.Append("# HELP newsletter_send_duration_seconds Time to hand one message to the SMTP server.\n# TYPE newsletter_send_duration_seconds histogram\n");
+        lock (_latencyLock)
+        {
+            long cumulative = 0;
+            for (var i = 0; i < Buckets.Length; i++)
+            {
+                cumulative += _latencyBuckets[i];
+                sb.Append(c, $"newsletter_send_duration_seconds_bucket{{le=\"{Buckets[i]}\"}} {cumulative}\n");
+            }
+            sb.Append(c, $"newsletter_send_duration_seconds_bucket{{le=\"+Inf\"}} {_latencyCount}\n");
+            sb.Append(c, $"newsletter_send_duration_seconds_sum {_latencySum}\nnewsletter_send_duration_seconds_count {_latencyCount}\n");
+        }
+        return sb.ToString();
+    }
+}
