@@ -55,6 +55,7 @@ public static class NewsletterServices
         services.AddSingleton<DigestPreview>();
         services.AddSingleton<SendLedger>();
         services.AddSingleton<DeliveryMetrics>();
+        services.AddSingleton<SendRateLimit>();
         // Each user (the worker loop, a CLI verb) gets its own engine and its rendering caches.
         services.AddTransient<DeliveryEngine>();
         services.AddSingleton<Newsletter.Scheduling.DigestScheduler>();

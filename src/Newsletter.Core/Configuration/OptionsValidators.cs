@@ -126,6 +126,8 @@ internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOption
         if (o.Lease < TimeSpan.FromSeconds(10)) errors.Add("Newsletter__Delivery__Lease: must be at least 00:00:10");
         if (o.PollInterval < TimeSpan.FromMilliseconds(50) || o.PollInterval > TimeSpan.FromMinutes(5)) errors.Add("Newsletter__Delivery__PollInterval: must be between 00:00:00.05 and 00:05:00");
         if (o.ShutdownTimeout < TimeSpan.Zero || o.ShutdownTimeout > TimeSpan.FromMinutes(15)) errors.Add("Newsletter__Delivery__ShutdownTimeout: must be between 00:00:00 and 00:15:00");
+        if (o.MaxPerSecond < 0) errors.Add("Newsletter__Delivery__MaxPerSecond: must be 0 (no limit) or more");
+        if (o.MaxPerHour < 0) errors.Add("Newsletter__Delivery__MaxPerHour: must be 0 (no limit) or more");
         if (o.Lanes is < 1 or > 64) errors.Add($"Newsletter__Delivery__Lanes: must be between 1 and 64 (got {o.Lanes})");
         if (o.PauseAfterConsecutiveFailures < 1) errors.Add("Newsletter__Delivery__PauseAfterConsecutiveFailures: must be at least 1");
         if (o.MaxAttempts is < 1 or > 100) errors.Add($"Newsletter__Delivery__MaxAttempts: must be between 1 and 100 (got {o.MaxAttempts})");

@@ -34,6 +34,12 @@ public sealed class DeliveryOptions
     /// <summary>Consecutive connection failures after which the run pauses instead of burning through the list.</summary>
     public int PauseAfterConsecutiveFailures { get; set; } = 20;
 
+    /// <summary>At most this many messages per second from this process (0: no limit).</summary>
+    public int MaxPerSecond { get; set; }
+
+    /// <summary>At most this many messages per clock hour from this process (0: no limit).</summary>
+    public int MaxPerHour { get; set; }
+
     /// <summary>Deliveries a worker claims at a time.</summary>
     public int BatchSize { get; set; } = 200;
 

@@ -34,7 +34,8 @@ public sealed class DeliveryEngine(
     IOptions<ScheduleOptions> schedule,
     TimeProvider clock,
     ILogger<DeliveryEngine> logger,
-    DeliveryMetrics? metrics = null) : IAsyncDisposable
+    DeliveryMetrics? metrics = null,
+    SendRateLimit? rateLimit = null) : IAsyncDisposable
 {
     private readonly Dictionary<string, Task<DigestTemplate>> _digests = new();
     private readonly SemaphoreSlim _renderLock = new(1, 1);
@@ -110,6 +111,11 @@ public sealed class DeliveryEngine(
                 continue;
             }
 
+            try
+            {
+                if (rateLimit is not null) await rateLimit.WaitAsync(ct);
+            }
+            catch (OperationCanceledException) { }
             if (ct.IsCancellationRequested)
             {
                 await RequeueAsync(delivery.Id, CancellationToken.None);

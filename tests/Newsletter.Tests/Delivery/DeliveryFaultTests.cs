@@ -261,4 +261,21 @@ public sealed class DeliveryFaultTests : IAsyncLifetime
         // The first copy to lost@ was dropped after DATA (not accepted by this peer); the deliberate resend arrived.
         Assert.Equal(["fine@example.org", "lost@example.org"], _smtp.Accepted.Order());
     }
+
+    [Fact]
+    public async Task With_a_rate_limit_the_messages_go_out_no_faster_than_allowed()
+    {
+        await StartRunAsync(Enumerable.Range(1, 15).Select(i => $"r{i}@example.org").ToArray());
+        var limited = _db.Engine(new SmtpTransport(new SmtpOptions { Host = "127.0.0.1", Port = _smtp.Port, Security = SmtpSecurity.None }), _clock,
+            new DeliveryOptions { MaxPerSecond = 5, Lanes = 4 });
+        await using var _ = limited;
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await limited.DeliverBatchAsync();
+        watch.Stop();
+
+        // Five at once (one second's worth), then five a second: the last ten need two seconds.
+        Assert.Equal(15, _smtp.Accepted.Count);
+        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(1.8), $"15 messages at 5/s took only {watch.Elapsed}");
+    }
 }

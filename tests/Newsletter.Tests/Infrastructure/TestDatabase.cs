@@ -40,7 +40,8 @@ public sealed class TestDatabase : IAsyncDisposable
         var o = Microsoft.Extensions.Options.Options.Create(options);
         return new DeliveryEngine(DataSource, Ledger(time), Issues(time), TestMail.Renderer(options), TestMail.Builder(clock: time, options: options),
             transport, o, Microsoft.Extensions.Options.Options.Create(new SmtpOptions()), Microsoft.Extensions.Options.Options.Create(delivery ?? new DeliveryOptions()),
-            Microsoft.Extensions.Options.Options.Create(schedule ?? new ScheduleOptions()), time, NullLogger<DeliveryEngine>.Instance);
+            Microsoft.Extensions.Options.Options.Create(schedule ?? new ScheduleOptions()), time, NullLogger<DeliveryEngine>.Instance,
+            rateLimit: new SendRateLimit(Microsoft.Extensions.Options.Options.Create(delivery ?? new DeliveryOptions())));
     }
 
     public DigestScheduler Scheduler(TimeProvider clock, ScheduleOptions? schedule = null) =>
