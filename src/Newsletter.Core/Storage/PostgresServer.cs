@@ -176,6 +176,13 @@ public sealed class PostgresServer : IAsyncDisposable
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateDatabase) { }
     }
 
+    /// <summary>Restarts the server in place (same port and data), dropping every connection.</summary>
+    internal async Task RestartAsync(CancellationToken ct = default)
+    {
+        var result = await RunAsync("pg_ctl", ["restart", "-D", _clusterDirectory, "-m", "fast", "-w", "-t", "60"], ct);
+        if (result.ExitCode != 0) throw new StartupException($"Could not restart PostgreSQL in {_clusterDirectory}: {result.Output.Trim()}");
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_userLock is null) return;

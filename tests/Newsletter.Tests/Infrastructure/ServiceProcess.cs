@@ -29,7 +29,10 @@ public sealed class ServiceProcess : IAsyncDisposable
     public HttpClient Admin() => new(new HttpClientHandler()) { BaseAddress = BaseAddress, DefaultRequestHeaders = { Authorization = new("Bearer", AdminKey) } };
 
     /// <param name="healthy">Wait for /health to say healthy; false: wait only until it answers.</param>
-    public static async Task<ServiceProcess> StartAsync(TestDatabase db, IReadOnlyDictionary<string, string?>? extra = null, bool healthy = true)
+    public static Task<ServiceProcess> StartAsync(TestDatabase db, IReadOnlyDictionary<string, string?>? extra = null, bool healthy = true) =>
+        StartAsync(db.ConnectionString, extra, healthy);
+
+    public static async Task<ServiceProcess> StartAsync(string connectionString, IReadOnlyDictionary<string, string?>? extra = null, bool healthy = true)
     {
         var port = FreePort();
         var baseAddress = new Uri($"http://127.0.0.1:{port}");
@@ -37,7 +40,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         foreach (var a in new[] { NewsletterProcess.Executable, "run", "--urls", baseAddress.ToString().TrimEnd('/') }) start.ArgumentList.Add(a);
         foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("Newsletter__", StringComparison.OrdinalIgnoreCase) || k.StartsWith("ConnectionStrings__", StringComparison.OrdinalIgnoreCase)).ToList())
             start.Environment.Remove(key);
-        start.Environment["ConnectionStrings__Newsletter"] = db.ConnectionString;
+        start.Environment["ConnectionStrings__Newsletter"] = connectionString;
         start.Environment["Newsletter__Secret"] = TestMail.Secret;
         start.Environment["Newsletter__AdminApiKey"] = AdminKey;
         start.Environment["Newsletter__PublicUrl"] = baseAddress.ToString().TrimEnd('/');
