@@ -6,6 +6,7 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Newsletter.Benchmarks;
 
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- message   (personalised message build, BenchmarkDotNet)
+// dotnet run -c Release --project tests/Newsletter.Benchmarks -- delivery --subscribers N [--lanes L]   (end to end into smtp-sink)
 // In process: RazorLight compiles the templates against this executable's compilation context,
 // which a separately generated benchmark project would not have.
 var config = DefaultConfig.Instance
@@ -14,6 +15,7 @@ var config = DefaultConfig.Instance
 return args.FirstOrDefault() switch
 {
     "message" => Run(() => BenchmarkRunner.Run<MessageBenchmarks>(config, args[1..])),
+    "delivery" => await DeliveryBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -25,6 +27,6 @@ static int Run(Func<object> benchmark)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options]");
+    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options] | delivery --subscribers N [--lanes L]");
     return 2;
 }

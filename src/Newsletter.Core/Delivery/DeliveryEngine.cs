@@ -227,6 +227,11 @@ public sealed class DeliveryEngine(
     private async Task FinishAsync(long id, string status, string? messageId, string? error, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        // The outcome needs no flush to disk of its own: if a PostgreSQL crash lost it, the row
+        // would still say 'sending' and become 'uncertain', never resent. (The 'sending' mark
+        // before the send is what must be durable, and is.)
+        await connection.ExecuteAsync(new CommandDefinition("set local synchronous_commit = off", transaction: tx, cancellationToken: ct));
         // A cancelled or skipped delivery gives back its issues, so they are not lost to the subscriber.
         await connection.ExecuteAsync(new CommandDefinition("""
             with finished as (
@@ -236,7 +241,8 @@ public sealed class DeliveryEngine(
                 returning id
             )
             delete from receipts where @status = 'cancelled' and delivery_id in (select id from finished)
-            """, new { id, status, messageId, error, now = Now() }, cancellationToken: ct));
+            """, new { id, status, messageId, error, now = Now() }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
     }
 
     private async Task RetryOrFailAsync(Claimed delivery, string error, CancellationToken ct)

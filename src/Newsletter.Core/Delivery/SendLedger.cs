@@ -68,10 +68,10 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     }
 
     /// <summary>
-    /// Queues the run's deliveries in one set-based statement: for a digest, each active subscriber
+    /// Queues the run's deliveries set-based (no per-subscriber round trips): for a digest, each active subscriber
     /// of the cadence with published issues they have not received (published since they became
     /// active, and before the run started); for a broadcast, every active subscriber without the
-    /// issue. Receipts are written in the same statement; a receipt another run already holds wins,
+    /// issue. Receipts are written in the same transaction; a receipt another run already holds wins,
     /// and a delivery left without any is skipped when it is claimed.
     /// </summary>
     public async Task EnqueueAsync(long runId, CancellationToken ct = default)
@@ -96,18 +96,22 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
               where s.status = 'active' and s.cadence = @kind
                 and not exists (select 1 from receipts r where r.subscriber_id = s.id and r.issue_id = i.id)
               """;
+        var args = new { runId, issueId = run.IssueId, cutoff = run.CreatedAt, kind = run.Kind };
+        // Two statements in one transaction: joining the inserted deliveries back through their
+        // unique (run_id, subscriber_id) index keeps this linear; a join of two CTEs was planned
+        // as a nested loop (quadratic) on fresh tables.
         await connection.ExecuteAsync(new CommandDefinition($"""
-            with eligible as ({eligible}),
-            queued as (
-                insert into deliveries (run_id, subscriber_id, next_attempt_at)
-                select distinct @runId, subscriber_id, @cutoff from eligible
-                on conflict (run_id, subscriber_id) do nothing
-                returning id, subscriber_id
-            )
+            insert into deliveries (run_id, subscriber_id, next_attempt_at)
+            select distinct @runId, subscriber_id, @cutoff from ({eligible}) eligible
+            on conflict (run_id, subscriber_id) do nothing
+            """, args, tx, cancellationToken: ct, commandTimeout: 600));
+        await connection.ExecuteAsync(new CommandDefinition($"""
             insert into receipts (subscriber_id, issue_id, delivery_id)
-            select e.subscriber_id, e.issue_id, q.id from eligible e join queued q using (subscriber_id)
+            select e.subscriber_id, e.issue_id, d.id
+            from ({eligible}) e
+            join deliveries d on d.run_id = @runId and d.subscriber_id = e.subscriber_id
             on conflict do nothing
-            """, new { runId, issueId = run.IssueId, cutoff = run.CreatedAt, kind = run.Kind }, tx, cancellationToken: ct, commandTimeout: 600));
+            """, args, tx, cancellationToken: ct, commandTimeout: 600));
         var total = await connection.ExecuteScalarAsync<int>(new CommandDefinition("""
             update runs set total = (select count(*) from deliveries where run_id = @runId) where id = @runId returning total
             """, new { runId }, tx, cancellationToken: ct));

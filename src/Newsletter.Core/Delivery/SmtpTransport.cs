@@ -123,7 +123,21 @@ public sealed partial class SmtpTransport(SmtpOptions options, DeliveryMetrics? 
                 SmtpSecurity.SslOnConnect => SecureSocketOptions.SslOnConnect,
                 _ => SecureSocketOptions.None,
             };
-            await client.ConnectAsync(options.Host!, options.Port, security, ct);
+            // Our own socket, with Nagle off: the end-of-DATA marker is a small write after the
+            // body, and Nagle would hold it for the server's delayed ACK (~40 ms a message).
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                using var connectTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                connectTimeout.CancelAfter(TimeSpan.FromSeconds(options.TimeoutSeconds));
+                await socket.ConnectAsync(options.Host!, options.Port, connectTimeout.Token);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+            await client.ConnectAsync(socket, options.Host!, options.Port, security, ct);
             metrics?.Connection();
             // BDAT would hide the end of the message from the tracker; plain DATA it is.
             client.Capabilities &= ~SmtpCapabilities.Chunking;

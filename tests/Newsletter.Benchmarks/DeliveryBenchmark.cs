@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Newsletter.Configuration;
+using Newsletter.Delivery;
+using Newsletter.Digests;
+using Newsletter.Issues;
+using Newsletter.Storage;
+using Newsletter.Subscribers;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Newsletter.Benchmarks;
+
+/// <summary>
+/// One weekly digest end to end into Postfix's smtp-sink on loopback: seeds N subscribers with
+/// binary COPY, publishes the sample issue, times the enqueue, then runs the real
+/// <c>newsletter send weekly --deliver</c> as the service process (claim, render, send, mark sent),
+/// watching its peak RSS. In the same run, Postfix's smtp-source sends N messages of the same size
+/// over the same number of connections into the same sink: the baseline of the ratio.
+/// </summary>
+internal static class DeliveryBenchmark
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var subscribers = Arg(args, "--subscribers", 10_000);
+        var lanes = Arg(args, "--lanes", 4);
+        foreach (var tool in new[] { "/usr/sbin/smtp-sink", "/usr/sbin/smtp-source" })
+            if (!File.Exists(tool)) { Console.Error.WriteLine($"{tool} is missing: apt-get install postfix"); return 2; }
+
+        var dir = Path.Combine(Path.GetTempPath(), $"newsletter-bench-{Environment.ProcessId}");
+        await using var postgres = await PostgresServer.StartAsync(dir, null, NullLogger.Instance);
+        await using var db = NpgsqlDataSource.Create(postgres.ConnectionString);
+        await new Migrator(db, NullLogger<Migrator>.Instance).MigrateAsync();
+        var issue = await new IssueStore(db, TimeProvider.System).ImportAsync(SampleIssue.Document, publish: true);
+
+        var seed = Stopwatch.StartNew();
+        await using (var connection = await db.OpenConnectionAsync())
+        await using (var copy = await connection.BeginBinaryImportAsync("copy subscribers (email, cadence, language, status, confirmed_at, issues_from) from stdin (format binary)"))
+        {
+            var since = DateTime.UtcNow.AddDays(-1);
+            for (var i = 0; i < subscribers; i++)
+            {
+                await copy.StartRowAsync();
+                await copy.WriteAsync($"reader{i}@example.org", NpgsqlDbType.Text);
+                await copy.WriteAsync("weekly", NpgsqlDbType.Text);
+                await copy.WriteAsync(i % 3 == 0 ? "both" : i % 3 == 1 ? "ko" : "en", NpgsqlDbType.Text);
+                await copy.WriteAsync("active", NpgsqlDbType.Text);
+                await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
+                await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
+            }
+            await copy.CompleteAsync();
+        }
+        seed.Stop();
+
+        var port = FreePort();
+        using var sink = Process.Start(new ProcessStartInfo("/usr/sbin/smtp-sink", ["-u", "postfix", $"127.0.0.1:{port}", "256"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        await Task.Delay(300);
+        try
+        {
+            var enqueue = Stopwatch.StartNew();
+            var ledger = new SendLedger(db, TimeProvider.System, NullLogger<SendLedger>.Instance);
+            var (run, _) = await ledger.StartDigestAsync(Cadence.Weekly, null);
+            enqueue.Stop();
+
+            var (deliverSeconds, peakRss) = await DeliverAsync(postgres.ConnectionString, port, lanes);
+            var after = (await ledger.GetAsync(run.Id))!;
+            var size = await MessageSizeAsync(issue);
+            var sourceSeconds = await SmtpSourceAsync(port, lanes, subscribers, size);
+
+            var ours = after.Sent / deliverSeconds;
+            var baseline = subscribers / sourceSeconds;
+            Console.WriteLine();
+            Console.WriteLine($"| subscribers | seed (COPY) | enqueue | delivered | newsletter msg/s | smtp-source msg/s | ratio | peak RSS |");
+            Console.WriteLine($"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {subscribers:N0} | {seed.Elapsed.TotalSeconds:0.0} s | {enqueue.Elapsed.TotalSeconds:0.00} s | {after.Sent:N0} sent, {after.Failed + after.Uncertain} not | {ours:0} | {baseline:0} | {ours / baseline:0.00} | {peakRss / 1024.0 / 1024.0:0} MB |"));
+            Console.WriteLine($"(lanes {lanes}, message size {size:N0} bytes, run {after.Status})");
+            return 0;
+        }
+        finally
+        {
+            sink.Kill();
+        }
+    }
+
+    /// <summary>Runs <c>newsletter send weekly --deliver</c> (which follows the open run) and samples its peak RSS.</summary>
+    private static async Task<(double Seconds, long PeakRss)> DeliverAsync(string connectionString, int port, int lanes)
+    {
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "newsletter.dll"), "send", "weekly", "--deliver"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.Environment["ConnectionStrings__Newsletter"] = connectionString;
+        start.Environment["Newsletter__Smtp__Host"] = "127.0.0.1";
+        start.Environment["Newsletter__Smtp__Port"] = port.ToString(CultureInfo.InvariantCulture);
+        start.Environment["Newsletter__Smtp__Security"] = "None";
+        start.Environment["Newsletter__Delivery__Lanes"] = lanes.ToString(CultureInfo.InvariantCulture);
+        start.Environment["Newsletter__Secret"] = "benchmark-secret-benchmark-secret-0123456789";
+        var watch = Stopwatch.StartNew();
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        long peak = 0;
+        while (!process.HasExited)
+        {
+            peak = Math.Max(peak, PeakRss(process.Id));
+            await Task.Delay(200);
+        }
+        watch.Stop();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"newsletter send failed: {await error}");
+        Console.WriteLine((await output).Trim());
+        return (watch.Elapsed.TotalSeconds, peak);
+    }
+
+    private static long PeakRss(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+            return line is null ? 0 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException) { return 0; }
+    }
+
+    private static async Task<double> SmtpSourceAsync(int port, int connections, int messages, long size)
+    {
+        var watch = Stopwatch.StartNew();
+        using var source = Process.Start(new ProcessStartInfo("/usr/sbin/smtp-source",
+            ["-s", connections.ToString(CultureInfo.InvariantCulture), "-m", messages.ToString(CultureInfo.InvariantCulture),
+             "-l", size.ToString(CultureInfo.InvariantCulture), "-f", "news@example.org", "-t", "reader@example.org", $"127.0.0.1:{port}"])
+            { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        await source.WaitForExitAsync();
+        watch.Stop();
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>The wire size of one personalised message of the sample issue.</summary>
+    private static async Task<long> MessageSizeAsync(Issue issue)
+    {
+        var options = Options.Create(new NewsletterOptions { PublicUrl = "https://news.example.org", Secret = "benchmark-secret-benchmark-secret-0123456789" });
+        var digest = await new DigestRenderer(new TemplateEngine(options), options).RenderAsync([issue], Language.Both);
+        var message = new DigestMessageBuilder(options, new LinkSigner(options.Value.Secret!), new DkimSigning(Options.Create(new DkimOptions())), TimeProvider.System)
+            .Build(digest, new Subscriber { Email = "reader@example.org", PublicId = Guid.NewGuid(), Language = Language.Both }, "size");
+        using var counter = new CountingStream();
+        message.WriteTo(counter);
+        return counter.Length;
+    }
+
+    private static int Arg(string[] args, string name, int fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
