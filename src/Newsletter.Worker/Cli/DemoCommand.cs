@@ -1,18 +1,14 @@
 using System.CommandLine;
-using MimeKit;
-using Newsletter.Configuration;
 using Newsletter.Delivery;
-using Newsletter.Digests;
 using Newsletter.Issues;
 using Newsletter.Subscribers;
-using Microsoft.Extensions.Options;
 
 namespace Newsletter.Worker.Cli;
 
 /// <summary>
 /// <c>newsletter demo</c>: on a fresh clone with nothing configured, imports and publishes the
-/// sample issue, adds sample subscribers, and mails each one its digest (to the pickup folder
-/// unless SMTP is configured). Safe to run again: existing rows are reused.
+/// sample issue, adds sample subscribers, and sends each one its digest through the ledger (to the
+/// pickup folder unless SMTP is configured). Safe to run again: nothing is sent twice.
 /// </summary>
 internal static class DemoCommand
 {
@@ -46,20 +42,23 @@ internal static class DemoCommand
             recipients.Add(await subscribers.FindByEmailAsync(email, ct)
                 ?? await subscribers.AddActiveAsync(new NewSubscriber(email, name, cadence, language), ct));
 
-        var renderer = app.Get<DigestRenderer>();
-        var builder = app.Get<DigestMessageBuilder>();
-        var transport = app.Get<IMailTransport>();
-        var sender = app.Get<IOptions<NewsletterOptions>>().Value.FromMailbox;
-        var templates = new Dictionary<Language, DigestTemplate>();
-        foreach (var subscriber in recipients)
+        // The real path: a weekly and a daily digest run through the ledger, delivered by the engine.
+        // The ledger remembers what each subscriber received, so running the demo again sends nothing twice.
+        var ledger = app.Get<SendLedger>();
+        var engine = app.Get<DeliveryEngine>();
+        var sent = 0;
+        foreach (var cadence in new[] { Cadence.Weekly, Cadence.Daily })
         {
-            if (!templates.TryGetValue(subscriber.Language, out var digest))
-                templates[subscriber.Language] = digest = await renderer.RenderAsync([issue], subscriber.Language);
-            var message = builder.Build(digest, subscriber, $"demo/{issue.Slug}/{subscriber.PublicId}/{DateTime.UtcNow.Ticks}");
-            await transport.SendAsync(message, sender, new MailboxAddress(subscriber.Name ?? "", subscriber.Email), ct);
-            Console.WriteLine($"  sent to {subscriber.Email} ({Wire.Name(subscriber.Cadence)}, {Wire.Name(subscriber.Language)})");
+            var (run, _) = await ledger.StartDigestAsync(cadence, null, ct);
+            await engine.DeliverRunAsync(run.Id, ct);
+            var done = (await ledger.GetAsync(run.Id, ct))!;
+            sent += done.Sent;
+            Console.WriteLine($"  {Wire.Name(cadence)} digest: run {done.Id}, {done.Sent} sent");
         }
-        Console.WriteLine($"{recipients.Count} messages written to {transport.Destination}");
+        var destination = app.Get<IMailTransport>().Destination;
+        Console.WriteLine(sent > 0
+            ? $"{sent} messages written to {destination}"
+            : $"No new messages: every sample subscriber already has the sample issue (see {destination}).");
         return 0;
     }
 }

@@ -30,10 +30,12 @@ public sealed class DemoTests
         });
         Assert.True(File.Exists(Path.Combine(dir, ".newsletter", "postgres", "PG_VERSION")));
 
-        // A second start reuses the cluster and its data: no duplicate subscribers, the issue is already there.
+        // A second start reuses the cluster and its data: no duplicate subscribers, and the ledger
+        // knows everyone has the issue, so nothing is sent twice.
         var second = await NewsletterProcess.RunAsync(dir, nothing, "demo");
         Assert.True(second.ExitCode == 0, second.Error);
-        Assert.Equal(8, Directory.GetFiles(outbox, "*.eml").Length);
+        Assert.Contains("No new messages", second.Output);
+        Assert.Equal(4, Directory.GetFiles(outbox, "*.eml").Length);
         var list = await NewsletterProcess.RunAsync(dir, nothing, "subscriber", "list");
         Assert.Equal(4, list.Output.Split('\n').Count(l => l.Contains("@example.com", StringComparison.Ordinal)));
         var issues = await NewsletterProcess.RunAsync(dir, nothing, "issue", "list");
