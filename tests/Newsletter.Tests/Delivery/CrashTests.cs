@@ -26,12 +26,7 @@ public sealed class CrashTests
     {
         await using var db = await TestDatabase.CreateAsync();
         await db.Issues().ImportAsync(SampleIssue.Document with { Items = SampleIssue.Document.Items.Take(3).ToList() }, publish: true);
-        await using (var connection = await db.DataSource.OpenConnectionAsync())
-            await connection.ExecuteAsync("""
-                insert into subscribers (email, cadence, language, status, confirmed_at, issues_from)
-                select 'reader' || g || '@example.org', 'weekly', 'en', 'active', now(), now() - interval '1 day'
-                from generate_series(1, 5000) g
-                """);
+        await SeedWeeklySubscribersAsync(db.DataSource, 5000);
         // The scripted peer accepts every complete message; what it received is the ground truth.
         await using var smtp = new ScriptedSmtpServer();
         var seed = Environment.TickCount;
@@ -80,12 +75,7 @@ public sealed class CrashTests
     {
         await using var db = await TestDatabase.CreateAsync();
         await db.Issues().ImportAsync(SampleIssue.Document with { Items = SampleIssue.Document.Items.Take(1).ToList() }, publish: true);
-        await using (var connection = await db.DataSource.OpenConnectionAsync())
-            await connection.ExecuteAsync("""
-                insert into subscribers (email, cadence, language, status, confirmed_at, issues_from)
-                select 'reader' || g || '@example.org', 'weekly', 'en', 'active', now(), now() - interval '1 day'
-                from generate_series(1, 20) g
-                """);
+        await SeedWeeklySubscribersAsync(db.DataSource, 20);
         await using var smtp = new ScriptedSmtpServer { DataDelay = TimeSpan.FromSeconds(3) };
         var settings = new Dictionary<string, string?>(Settings(smtp)) { ["Newsletter__Delivery__Lanes"] = "1", ["Newsletter__Delivery__ShutdownTimeout"] = "00:00:20" };
         var service = await ServiceProcess.StartAsync(db, settings);
@@ -120,12 +110,7 @@ public sealed class CrashTests
             await new Newsletter.Storage.Migrator(migrate, Microsoft.Extensions.Logging.Abstractions.NullLogger<Newsletter.Storage.Migrator>.Instance).MigrateAsync();
         await using var data = Npgsql.NpgsqlDataSource.Create(postgres.ConnectionString);
         await new IssueStore(data, TimeProvider.System).ImportAsync(SampleIssue.Document with { Items = SampleIssue.Document.Items.Take(1).ToList() }, publish: true);
-        await using (var connection = await data.OpenConnectionAsync())
-            await connection.ExecuteAsync("""
-                insert into subscribers (email, cadence, language, status, confirmed_at, issues_from)
-                select 'reader' || g || '@example.org', 'weekly', 'en', 'active', now(), now() - interval '1 day'
-                from generate_series(1, 300) g
-                """);
+        await SeedWeeklySubscribersAsync(data, 300);
         await using var smtp = new ScriptedSmtpServer { DataDelay = TimeSpan.FromMilliseconds(20) };
         await using (var service = await ServiceProcess.StartAsync(postgres.ConnectionString, Settings(smtp)))
         {
@@ -158,5 +143,16 @@ public sealed class CrashTests
             return await connection.ExecuteScalarAsync<T>(sql) ?? default!;
         }
         catch (Npgsql.NpgsqlException) { return default!; }
+    }
+
+    /// <summary>Adds active weekly subscribers reader1..readerN@example.org in one statement.</summary>
+    private static async Task SeedWeeklySubscribersAsync(Npgsql.NpgsqlDataSource data, int count)
+    {
+        await using var connection = await data.OpenConnectionAsync();
+        await connection.ExecuteAsync("""
+            insert into subscribers (email, cadence, language, status, confirmed_at, issues_from)
+            select 'reader' || g || '@example.org', 'weekly', 'en', 'active', now(), now() - interval '1 day'
+            from generate_series(1, @count) g
+            """, new { count });
     }
 }

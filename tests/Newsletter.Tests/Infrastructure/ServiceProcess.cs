@@ -34,7 +34,7 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public static async Task<ServiceProcess> StartAsync(string connectionString, IReadOnlyDictionary<string, string?>? extra = null, bool healthy = true)
     {
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         var baseAddress = new Uri($"http://127.0.0.1:{port}");
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = NewsletterProcess.TempDirectory(), RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { NewsletterProcess.Executable, "run", "--urls", baseAddress.ToString().TrimEnd('/') }) start.ArgumentList.Add(a);
@@ -90,10 +90,4 @@ public sealed class ServiceProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -23,7 +23,7 @@ public sealed class TestSmtpServer : IAsyncDisposable
 
     public TestSmtpServer()
     {
-        Port = FreePort();
+        Port = LoopbackPort.Free();
         var options = new SmtpServerOptionsBuilder()
             .ServerName("smtp.test")
             .Endpoint(e => e.Endpoint(new IPEndPoint(IPAddress.Loopback, Port)))
@@ -44,12 +44,6 @@ public sealed class TestSmtpServer : IAsyncDisposable
         try { await _running; } catch (OperationCanceledException) { }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private sealed class Store(ConcurrentQueue<Received> messages) : MessageStore
     {
