@@ -47,12 +47,6 @@ public sealed class TestDatabase : IAsyncDisposable
     public DigestScheduler Scheduler(TimeProvider clock, ScheduleOptions? schedule = null) =>
         new(Ledger(clock), DataSource, Microsoft.Extensions.Options.Options.Create(schedule ?? new ScheduleOptions()), clock, NullLogger<DigestScheduler>.Instance);
 
-    public static IOptions<NewsletterOptions> Options(Action<NewsletterOptions>? configure = null)
-    {
-        var options = new NewsletterOptions { Secret = "test-secret-test-secret-test-secret-0123456789" };
-        configure?.Invoke(options);
-        return Microsoft.Extensions.Options.Options.Create(options);
-    }
 
     public async Task<T> ScalarAsync<T>(string sql)
     {
