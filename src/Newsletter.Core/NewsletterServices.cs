@@ -40,7 +40,12 @@ public static class NewsletterServices
         {
             var connectionString = sp.GetRequiredService<IConfiguration>().GetConnectionString(ConnectionStringName)
                 ?? throw new InvalidOperationException("ConnectionStrings__Newsletter is not set and no private cluster was started.");
-            return new NpgsqlDataSourceBuilder(connectionString) { Name = "newsletter" }.Build();
+            var builder = new NpgsqlDataSourceBuilder(connectionString) { Name = "newsletter" };
+            // The delivery loop repeats a handful of statements per message: prepare them once per
+            // connection unless the connection string says otherwise.
+            if (!builder.ConnectionString.Contains("Auto Prepare", StringComparison.OrdinalIgnoreCase))
+                builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
+            return builder.Build();
         });
         services.AddSingleton<System.Data.Common.DbDataSource>(sp => sp.GetRequiredService<NpgsqlDataSource>());
         services.AddSingleton<Migrator>();

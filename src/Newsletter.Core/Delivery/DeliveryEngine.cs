@@ -74,22 +74,23 @@ public sealed class DeliveryEngine(
     private async Task LaneAsync(IMailLane lane, System.Collections.Concurrent.ConcurrentQueue<Claimed> work,
         System.Collections.Concurrent.ConcurrentDictionary<long, string> pause, MailboxAddress sender, CancellationToken ct)
     {
+        await using var writer = new LedgerWriter(db);
         while (work.TryDequeue(out var delivery))
         {
             if (ct.IsCancellationRequested || pause.ContainsKey(delivery.RunId))
             {
                 // Not started: back to the queue, as if never claimed.
-                await RequeueAsync(delivery.Id, CancellationToken.None);
+                Requeue(writer, delivery.Id);
                 continue;
             }
             if (delivery.Status != "active")
             {
-                await FinishAsync(delivery.Id, "cancelled", null, "subscriber is no longer active", ct);
+                Finish(writer, delivery.Id, "cancelled", null, "subscriber is no longer active");
                 continue;
             }
             if (delivery.IssueIds.Length == 0)
             {
-                await FinishAsync(delivery.Id, "skipped", null, "every issue of this delivery went out in another run", ct);
+                Finish(writer, delivery.Id, "skipped", null, "every issue of this delivery went out in another run");
                 continue;
             }
             MimeMessage message;
@@ -100,13 +101,13 @@ public sealed class DeliveryEngine(
             }
             catch (OperationCanceledException)
             {
-                await RequeueAsync(delivery.Id, CancellationToken.None);
+                Requeue(writer, delivery.Id);
                 continue;
             }
             catch (Exception e)
             {
                 logger.LogError(e, "Rendering delivery {DeliveryId} of run {RunId} failed", delivery.Id, delivery.RunId);
-                await FinishAsync(delivery.Id, "failed", null, "rendering failed: " + e.Message, ct);
+                Finish(writer, delivery.Id, "failed", null, "rendering failed: " + e.Message);
                 continue;
             }
 
@@ -117,12 +118,15 @@ public sealed class DeliveryEngine(
             catch (OperationCanceledException) { }
             if (ct.IsCancellationRequested)
             {
-                await RequeueAsync(delivery.Id, CancellationToken.None);
+                Requeue(writer, delivery.Id);
                 continue;
             }
+            // The 'sending' mark is durable before the message goes out, and travels in one round
+            // trip with the outcomes recorded since the previous mark.
+            writer.Add("update deliveries set status = 'sending', updated_at = $2 where id = $1", delivery.Id, Now());
+            await writer.FlushAsync(CancellationToken.None);
             // From here the message is in flight: shutdown lets it finish (bounded by the SMTP
             // timeout and the host's shutdown timeout) and records its outcome.
-            await MarkSendingAsync(delivery.Id, CancellationToken.None);
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
             var outcome = await lane.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), CancellationToken.None);
             metrics?.SendLatency(System.Diagnostics.Stopwatch.GetElapsedTime(started));
@@ -133,35 +137,39 @@ public sealed class DeliveryEngine(
             switch (outcome.Result)
             {
                 case SendResult.Sent:
-                    await FinishAsync(delivery.Id, "sent", message.MessageId, null, CancellationToken.None);
+                    Finish(writer, delivery.Id, "sent", message.MessageId, null);
                     break;
                 case SendResult.Bounced:
-                    await FinishAsync(delivery.Id, "failed", null, outcome.Reply, CancellationToken.None);
-                    await MarkBouncedAsync(delivery.SubscriberId, outcome.Reply, CancellationToken.None);
+                    Finish(writer, delivery.Id, "failed", null, outcome.Reply);
+                    MarkBounced(writer, delivery.SubscriberId, outcome.Reply);
                     break;
                 case SendResult.Failed:
-                    await FinishAsync(delivery.Id, "failed", null, outcome.Reply, CancellationToken.None);
+                    Finish(writer, delivery.Id, "failed", null, outcome.Reply);
                     break;
                 case SendResult.Uncertain:
-                    await FinishAsync(delivery.Id, "uncertain", null, outcome.Reply, CancellationToken.None);
+                    Finish(writer, delivery.Id, "uncertain", null, outcome.Reply);
                     break;
                 case SendResult.PauseRun:
-                    await RequeueAsync(delivery.Id, CancellationToken.None);
+                    Requeue(writer, delivery.Id);
                     pause.TryAdd(delivery.RunId, outcome.Reply ?? "the mail server refused the sender");
                     break;
                 default:
                     if (outcome.ConnectionFailure && Volatile.Read(ref _consecutiveConnectionFailures) >= options.Value.PauseAfterConsecutiveFailures)
                     {
-                        await RequeueAsync(delivery.Id, CancellationToken.None);
+                        Requeue(writer, delivery.Id);
                         pause.TryAdd(delivery.RunId, $"{_consecutiveConnectionFailures} consecutive connection failures; last: {outcome.Reply}");
                     }
                     else
                     {
-                        await RetryOrFailAsync(delivery, outcome.Reply ?? "temporary failure", CancellationToken.None);
+                        RetryOrFail(writer, delivery, outcome.Reply ?? "temporary failure");
                     }
                     break;
             }
         }
+        // The outcomes of the lane's last messages. (Lost to a crash, a sent message stays
+        // 'sending' and becomes uncertain; a delivery that never started stays claimed and goes
+        // back to the queue when its lease runs out.)
+        await writer.FlushAsync(CancellationToken.None);
     }
 
     /// <summary>Sends what is due for <paramref name="runId"/> until nothing due is left (the CLI's <c>--deliver</c>).</summary>
@@ -215,41 +223,23 @@ public sealed class DeliveryEngine(
         if (released > 0) logger.LogWarning("Took back {Count} deliveries whose worker stopped", released);
     }
 
-    private async Task MarkSendingAsync(long id, CancellationToken ct)
+    private void Finish(LedgerWriter writer, long id, string status, string? messageId, string? error)
     {
-        await using var connection = await db.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition(
-            "update deliveries set status = 'sending', updated_at = @now where id = @id",
-            new { id, now = Now() }, cancellationToken: ct));
+        var now = Now();
+        writer.Add(status == "sent"
+            ? "update deliveries set status = 'sent', message_id = $2, last_error = null, sent_at = $3, lease_until = null, updated_at = $3 where id = $1"
+            : "update deliveries set status = $2, last_error = $3, lease_until = null, updated_at = $4 where id = $1",
+            status == "sent" ? [id, messageId, now] : [id, status, error, now]);
+        // A cancelled delivery gives back its issues, so they are not lost to the subscriber.
+        if (status == "cancelled") writer.Add("delete from receipts where delivery_id = $1", id);
     }
 
-    private async Task FinishAsync(long id, string status, string? messageId, string? error, CancellationToken ct)
-    {
-        await using var connection = await db.OpenConnectionAsync(ct);
-        await using var tx = await connection.BeginTransactionAsync(ct);
-        // The outcome needs no flush to disk of its own: if a PostgreSQL crash lost it, the row
-        // would still say 'sending' and become 'uncertain', never resent. (The 'sending' mark
-        // before the send is what must be durable, and is.)
-        await connection.ExecuteAsync(new CommandDefinition("set local synchronous_commit = off", transaction: tx, cancellationToken: ct));
-        // A cancelled or skipped delivery gives back its issues, so they are not lost to the subscriber.
-        await connection.ExecuteAsync(new CommandDefinition("""
-            with finished as (
-                update deliveries set status = @status, message_id = coalesce(@messageId, message_id), last_error = @error,
-                    sent_at = case when @status = 'sent' then @now else sent_at end, lease_until = null, updated_at = @now
-                where id = @id
-                returning id
-            )
-            delete from receipts where @status = 'cancelled' and delivery_id in (select id from finished)
-            """, new { id, status, messageId, error, now = Now() }, tx, cancellationToken: ct));
-        await tx.CommitAsync(ct);
-    }
-
-    private async Task RetryOrFailAsync(Claimed delivery, string error, CancellationToken ct)
+    private void RetryOrFail(LedgerWriter writer, Claimed delivery, string error)
     {
         var o = options.Value;
         if (delivery.Attempts >= o.MaxAttempts)
         {
-            await FinishAsync(delivery.Id, "failed", null, error, ct);
+            Finish(writer, delivery.Id, "failed", null, error);
             return;
         }
         metrics?.Retry();
@@ -257,14 +247,11 @@ public sealed class DeliveryEngine(
         // A digest never retries into the next run of its cadence: that run carries the next issues.
         if (delivery.RunKind is "daily" or "weekly" && NextRunOf(delivery.RunKind) is { } nextRun && clock.GetUtcNow() + delay >= nextRun)
         {
-            await FinishAsync(delivery.Id, "failed", null, $"{error} (no retry before the next {delivery.RunKind} run)", ct);
+            Finish(writer, delivery.Id, "failed", null, $"{error} (no retry before the next {delivery.RunKind} run)");
             return;
         }
-        await using var connection = await db.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition("""
-            update deliveries set status = 'retrying', next_attempt_at = @next, last_error = @error, lease_until = null, updated_at = @now
-            where id = @id
-            """, new { delivery.Id, next = Now() + delay, error, now = Now() }, cancellationToken: ct));
+        writer.Add("update deliveries set status = 'retrying', next_attempt_at = $2, last_error = $3, lease_until = null, updated_at = $4 where id = $1",
+            delivery.Id, Now() + delay, error, Now());
         logger.LogWarning("Delivery {DeliveryId} of run {RunId} will be retried: {Error}", delivery.Id, delivery.RunId, error);
     }
 
@@ -301,23 +288,16 @@ public sealed class DeliveryEngine(
         return await renderer.RenderAsync(ordered, Wire.Parse<Language>("language", language));
     }
 
-    private async Task RequeueAsync(long id, CancellationToken ct)
-    {
-        await using var connection = await db.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition("""
-            update deliveries set status = 'queued', lease_until = null, attempts = greatest(attempts - 1, 0), updated_at = @now
-            where id = @id and status in ('claimed', 'sending')
-            """, new { id, now = Now() }, cancellationToken: ct));
-    }
+    private void Requeue(LedgerWriter writer, long id) => writer.Add("""
+        update deliveries set status = 'queued', lease_until = null, attempts = greatest(attempts - 1, 0), updated_at = $2
+        where id = $1 and status in ('claimed', 'sending')
+        """, id, Now());
 
     /// <summary>The mailbox does not exist: the subscriber is marked bounced with the server's reply, and nothing more is sent to them.</summary>
-    private async Task MarkBouncedAsync(long subscriberId, string? reply, CancellationToken ct)
+    private void MarkBounced(LedgerWriter writer, long subscriberId, string? reply)
     {
-        await using var connection = await db.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition("""
-            update subscribers set status = 'bounced', status_reason = @reply, updated_at = @now
-            where id = @subscriberId and status = 'active'
-            """, new { subscriberId, reply, now = Now() }, cancellationToken: ct));
+        writer.Add("update subscribers set status = 'bounced', status_reason = $2, updated_at = $3 where id = $1 and status = 'active'",
+            subscriberId, reply, Now());
         logger.LogWarning("Subscriber {SubscriberId} bounced: {Reply}", subscriberId, reply);
     }
 
