@@ -70,6 +70,27 @@ public sealed class LedgerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Deleting_subscribers_removes_their_ledger_rows_and_the_send_history_cannot_be_deleted()
+    {
+        await PublishAsync("issue-1");
+        var gone = await SubscribeAsync("gone@example.org", Cadence.Weekly, backfill: true);
+        await SubscribeAsync("stays@example.org", Cadence.Weekly, backfill: true);
+        await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, null);
+        await Engine().DeliverBatchAsync();
+
+        await using (var connection = await _db.DataSource.OpenConnectionAsync())
+            await connection.ExecuteAsync("delete from subscribers where email = @Email", new { gone.Email });
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from deliveries"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from receipts"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from receipts r where not exists (select 1 from subscribers s where s.id = r.subscriber_id)"));
+        var published = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => _db.ScalarAsync<int>("delete from issues where slug = 'issue-1' returning 1"));
+        Assert.Contains("published and cannot be deleted", published.MessageText);
+        var runs = await Assert.ThrowsAsync<Npgsql.PostgresException>(() => _db.ScalarAsync<int>("delete from runs returning 1"));
+        Assert.Contains("cannot be deleted", runs.MessageText);
+    }
+
+    [Fact]
     public async Task A_second_start_while_a_run_is_open_returns_the_open_run()
     {
         await SubscribeAsync("reader@example.org", Cadence.Daily);
