@@ -33,6 +33,9 @@ public static class NewsletterServices
         services.AddOptions<DeliveryOptions>().BindConfiguration(DeliveryOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<DeliveryOptions>, DeliveryOptionsValidator>();
 
+        services.AddOptions<SubscribeOptions>().BindConfiguration(SubscribeOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SubscribeOptions>, SubscribeOptionsValidator>();
+
         services.AddSingleton(TimeProvider.System);
         // One data source for the process. The connection string is read when it is first needed,
         // after the private cluster (if any) has been started and its address put into configuration.
@@ -52,6 +55,7 @@ public static class NewsletterServices
         services.AddSingleton<SigningSecret>();
         services.AddSingleton(sp => new LinkSigner(sp.GetRequiredService<SigningSecret>().Value));
         services.AddSingleton<SubscriberStore>();
+        services.AddSingleton<Subscriptions>();
         services.AddSingleton<IssueStore>();
         services.AddSingleton<TemplateEngine>();
         services.AddSingleton<DigestRenderer>();

@@ -13,6 +13,7 @@ public static class ConfigurationKeys
         (typeof(DkimOptions), DkimOptions.Section),
         (typeof(ScheduleOptions), ScheduleOptions.Section),
         (typeof(DeliveryOptions), DeliveryOptions.Section),
+        (typeof(SubscribeOptions), SubscribeOptions.Section),
     ];
 
     public static IReadOnlyList<string> All { get; } =

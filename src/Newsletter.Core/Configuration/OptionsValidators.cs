@@ -134,3 +134,18 @@ internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOption
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+internal sealed class SubscribeOptionsValidator : IValidateOptions<SubscribeOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SubscribeOptions o)
+    {
+        var errors = new List<string>();
+        if (o.ConfirmationInterval < TimeSpan.Zero || o.ConfirmationInterval > TimeSpan.FromDays(7))
+            errors.Add("Newsletter__Subscribe__ConfirmationInterval: must be between 00:00:00 and 7.00:00:00");
+        if (o.ConfirmationLinkLifetime < TimeSpan.FromMinutes(10) || o.ConfirmationLinkLifetime > TimeSpan.FromDays(90))
+            errors.Add("Newsletter__Subscribe__ConfirmationLinkLifetime: must be between 00:10:00 and 90.00:00:00");
+        if (o.RequestsPerMinute is < 1 or > 10_000) errors.Add($"Newsletter__Subscribe__RequestsPerMinute: must be between 1 and 10000 (got {o.RequestsPerMinute})");
+        if (o.MaxFormBytes is < 1024 or > 1024 * 1024) errors.Add($"Newsletter__Subscribe__MaxFormBytes: must be between 1024 and 1048576 (got {o.MaxFormBytes})");
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+}

@@ -123,8 +123,22 @@ public sealed class DeliveryEngine(
             }
             // The 'sending' mark is durable before the message goes out, and travels in one round
             // trip with the outcomes recorded since the previous mark.
-            writer.Add("update deliveries set status = 'sending', updated_at = $2 where id = $1", delivery.Id, Now());
-            await writer.FlushAsync(CancellationToken.None);
+            // It is conditional: a subscriber who left after the claim (their unsubscribe has
+            // committed) gets nothing more.
+            writer.Add("""
+                update deliveries d set status = 'sending', updated_at = $2
+                where d.id = $1 and d.status = 'claimed' and exists (select 1 from subscribers s where s.id = d.subscriber_id and s.status = 'active')
+                """, delivery.Id, Now());
+            if (await writer.FlushAsync(CancellationToken.None) == 0)
+            {
+                // Still ours (not taken back after a lost lease): cancelled, and its issues given back.
+                writer.Add("""
+                    update deliveries set status = 'cancelled', last_error = 'subscriber is no longer active', lease_until = null, updated_at = $2
+                    where id = $1 and status = 'claimed'
+                    """, delivery.Id, Now());
+                writer.Add("delete from receipts where delivery_id = $1 and exists (select 1 from deliveries where id = $1 and status = 'cancelled')", delivery.Id);
+                continue;
+            }
             // From here the message is in flight: shutdown lets it finish (bounded by the SMTP
             // timeout and the host's shutdown timeout) and records its outcome.
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -296,8 +310,13 @@ public sealed class DeliveryEngine(
     /// <summary>The mailbox does not exist: the subscriber is marked bounced with the server's reply, and nothing more is sent to them.</summary>
     private void MarkBounced(LedgerWriter writer, long subscriberId, string? reply)
     {
-        writer.Add("update subscribers set status = 'bounced', status_reason = $2, updated_at = $3 where id = $1 and status = 'active'",
-            subscriberId, reply, Now());
+        writer.Add("""
+            with bounced as (
+                update subscribers set status = 'bounced', status_reason = $2, updated_at = $3 where id = $1 and status = 'active' returning id
+            )
+            insert into subscription_events (subscriber_id, at, event, source, detail)
+            select id, $3, 'bounced', 'bounce', left($2, 500) from bounced
+            """, subscriberId, reply, Now());
         logger.LogWarning("Subscriber {SubscriberId} bounced: {Reply}", subscriberId, reply);
     }
 

@@ -20,15 +20,17 @@ internal sealed class LedgerWriter(NpgsqlDataSource db) : IAsyncDisposable
         _pending.Add(command);
     }
 
-    public async Task FlushAsync(CancellationToken ct)
+    /// <summary>Writes what was added; returns the number of rows the last statement changed (0 when nothing was pending).</summary>
+    public async Task<int> FlushAsync(CancellationToken ct)
     {
-        if (_pending.Count == 0) return;
+        if (_pending.Count == 0) return 0;
         try
         {
             _connection ??= await db.OpenConnectionAsync(ct);
             await using var batch = new NpgsqlBatch(_connection);
             foreach (var command in _pending) batch.BatchCommands.Add(command);
             await batch.ExecuteNonQueryAsync(ct);
+            return batch.BatchCommands[^1].RecordsAffected;
         }
         catch
         {

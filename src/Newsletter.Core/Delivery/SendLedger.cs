@@ -146,8 +146,13 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     public Task<RunSummary> PauseAsync(long id, string reason, CancellationToken ct = default) =>
         ChangeAsync(id, "paused", ["sending"], "pause_reason = @reason", reason, ct);
 
-    public Task<RunSummary> ResumeAsync(long id, CancellationToken ct = default) =>
-        ChangeAsync(id, "sending", ["paused", "sending"], "pause_reason = null", null, ct);
+    public async Task<RunSummary> ResumeAsync(long id, CancellationToken ct = default)
+    {
+        var run = await ChangeAsync(id, "sending", ["paused", "sending"], "pause_reason = null", null, ct);
+        // Everything may have been settled while it was paused (its subscribers left, say).
+        await TryCompleteAsync([id], ct);
+        return (await GetAsync(id, ct)) ?? run;
+    }
 
     /// <summary>
     /// Cancels a run: nothing more of it is sent. Its unsent deliveries give their issues back, so

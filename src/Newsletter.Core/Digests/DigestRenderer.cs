@@ -102,7 +102,7 @@ public sealed class DigestRenderer(TemplateEngine templates, IOptions<Newsletter
         return shortTitle.Length > 40 ? shortTitle[..39] + "…" : shortTitle;
     }
 
-    private static string? FormatPeriod(Issue issue) => issue is { PeriodFrom: { } from, PeriodTo: { } to }
+    public static string? FormatPeriod(Issue issue) => issue is { PeriodFrom: { } from, PeriodTo: { } to }
         ? $"{from.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)} ~ {to.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}"
         : null;
 }

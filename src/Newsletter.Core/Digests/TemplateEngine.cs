@@ -13,6 +13,9 @@ namespace Newsletter.Digests;
 /// </summary>
 public sealed class TemplateEngine
 {
+    private static readonly System.Text.Encodings.Web.HtmlEncoder Encoder =
+        System.Text.Encodings.Web.HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
+
     private readonly RazorLightEngine _engine;
 
     public TemplateEngine(IOptions<NewsletterOptions> options)
@@ -28,6 +31,8 @@ public sealed class TemplateEngine
             .ExcludeAssemblies("Microsoft.CodeAnalysis.CSharp", "Microsoft.AspNetCore.Razor.Language", "Microsoft.AspNetCore.Mvc.Razor.Extensions",
                 "Microsoft.Extensions.DependencyModel", "System.Security.Cryptography.Algorithms", "System.Reflection.Emit.Lightweight",
                 "System.Reflection.Metadata", "System.Collections.Immutable", "System.IO.Compression", "System.Private.Xml")
+            // Markup characters are escaped, letters (Hangul among them) are written as they are.
+            .AddPrerenderCallbacks(page => { if (page is TemplatePageBase p) p.HtmlEncoder = Encoder; })
             .UseMemoryCachingProvider()
             .Build();
     }

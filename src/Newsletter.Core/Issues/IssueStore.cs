@@ -139,6 +139,18 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
         return rows.Select(r => r.ToIssue(items.GetValueOrDefault(r.Id, []))).ToList();
     }
 
+    /// <summary>The latest <paramref name="limit"/> published issues, newest first, with their items.</summary>
+    public async Task<IReadOnlyList<Issue>> ListPublishedAsync(int limit, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var rows = (await connection.QueryAsync<IssueRow>(new CommandDefinition($"""
+            select {IssueColumns} from issues where status = 'published'
+            order by published_at desc, id desc limit @limit
+            """, new { limit }, cancellationToken: ct))).ToList();
+        var items = await LoadItemsAsync(connection, rows.Select(r => r.Id).ToArray(), ct);
+        return rows.Select(r => r.ToIssue(items.GetValueOrDefault(r.Id, []))).ToList();
+    }
+
     private static async Task<Dictionary<long, List<IssueItem>>> LoadItemsAsync(NpgsqlConnection connection, long[] ids, CancellationToken ct)
     {
         var rows = await connection.QueryAsync<ItemRow>(new CommandDefinition("""

@@ -26,7 +26,9 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
         await using var connection = await db.OpenConnectionAsync(ct);
         try
         {
-            return await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
+            await using var tx = await connection.BeginTransactionAsync(ct);
+            var now = clock.GetUtcNow().UtcDateTime;
+            var added = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
                 insert into subscribers (email, name, cadence, language, status, created_at, confirmed_at, updated_at, issues_from)
                 values (@Email, @Name, @Cadence, @Language, 'active', @now, @now, @now, {IssuesFromNow})
                 returning {Columns}
@@ -34,9 +36,12 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
                 new
                 {
                     subscriber.Email, subscriber.Name, Cadence = Wire.Name(subscriber.Cadence), Language = Wire.Name(subscriber.Language),
-                    now = clock.GetUtcNow().UtcDateTime, backfill = delivery.Value.BackfillLatest,
+                    now, backfill = delivery.Value.BackfillLatest,
                 },
-                cancellationToken: ct));
+                tx, cancellationToken: ct));
+            await Subscriptions.RecordAsync(connection, tx, added.Id, now, "subscribed", ChangeSource.Admin, null, ClientInfo.None, ct);
+            await tx.CommitAsync(ct);
+            return added;
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -52,8 +57,13 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
     /// <exception cref="NotFoundException">No subscriber has this address.</exception>
     public async Task<Subscriber> UpdateAsync(string email, Cadence? cadence, Language? language, SubscriberStatus? status, CancellationToken ct = default)
     {
+        var now = clock.GetUtcNow().UtcDateTime;
         await using var connection = await db.OpenConnectionAsync(ct);
-        var updated = await connection.QuerySingleOrDefaultAsync<Subscriber>(new CommandDefinition($"""
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var old = await connection.QuerySingleOrDefaultAsync<Subscriber>(new CommandDefinition(
+            $"select {Columns} from subscribers where lower(email) = lower(@email) for update", new { email }, tx, cancellationToken: ct))
+            ?? throw new NotFoundException("email", $"no subscriber has the address '{email}'");
+        var updated = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
             update subscribers set
                 cadence = coalesce(@cadence, cadence),
                 language = coalesce(@language, language),
@@ -63,19 +73,36 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
                 unsubscribed_at = case when @status = 'unsubscribed' and status <> 'unsubscribed' then @now
                                        when @status = 'active' then null else unsubscribed_at end,
                 updated_at = @now
-            where lower(email) = lower(@email)
+            where id = @id
             returning {Columns}
             """,
             new
             {
-                email,
+                old.Id,
                 cadence = cadence is { } c ? Wire.Name(c) : null,
                 language = language is { } l ? Wire.Name(l) : null,
                 status = status is { } st ? Wire.Name(st) : null,
-                now = clock.GetUtcNow().UtcDateTime,
+                now,
                 backfill = delivery.Value.BackfillLatest,
-            }, cancellationToken: ct));
-        return updated ?? throw new NotFoundException("email", $"no subscriber has the address '{email}'");
+            }, tx, cancellationToken: ct));
+        if (updated.Status != old.Status)
+        {
+            var @event = updated.Status switch
+            {
+                SubscriberStatus.Active => old.ConfirmedAt is null ? "confirmed" : "resubscribed",
+                SubscriberStatus.Unsubscribed => "unsubscribed",
+                SubscriberStatus.Bounced => "bounced",
+                _ => null,
+            };
+            if (@event is not null)
+                await Subscriptions.RecordAsync(connection, tx, old.Id, now, @event, ChangeSource.Admin, $"{Wire.Name(old.Status)} -> {Wire.Name(updated.Status)}", ClientInfo.None, ct);
+        }
+        if (updated.Cadence != old.Cadence)
+            await Subscriptions.RecordAsync(connection, tx, old.Id, now, "cadence_changed", ChangeSource.Admin, $"{Wire.Name(old.Cadence)} -> {Wire.Name(updated.Cadence)}", ClientInfo.None, ct);
+        if (updated.Language != old.Language)
+            await Subscriptions.RecordAsync(connection, tx, old.Id, now, "language_changed", ChangeSource.Admin, $"{Wire.Name(old.Language)} -> {Wire.Name(updated.Language)}", ClientInfo.None, ct);
+        await tx.CommitAsync(ct);
+        return updated;
     }
 
     public async Task<Subscriber?> FindByEmailAsync(string email, CancellationToken ct = default)

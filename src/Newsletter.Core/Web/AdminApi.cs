@@ -31,6 +31,8 @@ public static class AdminApi
 
         api.MapPost("/subscribers", AddSubscriber).WithName("AddSubscriber").WithSummary("Add an active subscriber");
         api.MapGet("/subscribers/{email}", GetSubscriber).WithName("GetSubscriber").WithSummary("A subscriber's fields and status");
+        api.MapGet("/subscribers/{email}/history", SubscriberHistory).WithName("SubscriberHistory")
+            .WithSummary("Every change of the subscription: time, event, source, client address and user agent");
         api.MapPatch("/subscribers/{email}", UpdateSubscriber).WithName("UpdateSubscriber").WithSummary("Change cadence, language or status");
 
         api.MapPost("/sends", StartSend).WithName("StartSend").WithSummary("Start a digest run ({\"cadence\"}) or a broadcast ({\"issue\"})");
@@ -68,6 +70,19 @@ public static class AdminApi
     public static async Task<IResult> GetSubscriber(string email, SubscriberStore subscribers, CancellationToken ct) =>
         await subscribers.FindByEmailAsync(email, ct) is { } s
             ? TypedResults.Ok(SubscriberJson(s))
+            : throw new NotFoundException("email", $"no subscriber has the address '{email}'");
+
+    public static async Task<IResult> SubscriberHistory(string email, Subscriptions subscriptions, CancellationToken ct) =>
+        await subscriptions.HistoryAsync(email, ct) is { } history
+            ? TypedResults.Ok(history.Select(e => new
+            {
+                at = DateTime.SpecifyKind(e.At, DateTimeKind.Utc),
+                @event = e.Event,
+                source = e.Source,
+                detail = e.Detail,
+                clientAddress = e.ClientAddress,
+                userAgent = e.UserAgent,
+            }))
             : throw new NotFoundException("email", $"no subscriber has the address '{email}'");
 
     public static async Task<IResult> UpdateSubscriber(string email, HttpRequest request, SubscriberStore subscribers, CancellationToken ct)

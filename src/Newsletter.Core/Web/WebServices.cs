@@ -17,6 +17,7 @@ public static class WebServices
     public static IHostApplicationBuilder AddNewsletterWeb(this IHostApplicationBuilder builder)
     {
         builder.Services.AddProblemDetails();
+        builder.AddSubscriberPages();
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database").AddCheck<SmtpHealthCheck>("smtp");
         return builder;
     }
@@ -24,6 +25,7 @@ public static class WebServices
     public static WebApplication MapNewsletterWeb(this WebApplication app)
     {
         app.UseStatusCodePages();
+        app.MapSubscriberPages();
         app.MapAdminApi();
         app.MapHealthChecks("/health", new HealthCheckOptions
         {

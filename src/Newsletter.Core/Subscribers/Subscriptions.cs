@@ -1,0 +1,248 @@
+using Dapper;
+using Microsoft.Extensions.Options;
+using Newsletter.Configuration;
+using Newsletter.Delivery;
+using Npgsql;
+
+namespace Newsletter.Subscribers;
+
+/// <summary>Where a change of a subscription came from (recorded in its history).</summary>
+public enum ChangeSource { OneClick, Page, Preferences, Admin, Bounce }
+
+/// <summary>The client that asked for a change, where there is one.</summary>
+public sealed record ClientInfo(string? Address, string? UserAgent)
+{
+    public static readonly ClientInfo None = new(null, null);
+}
+
+/// <summary>One entry of a subscriber's history.</summary>
+public sealed record SubscriptionEvent(DateTime At, string Event, string Source, string? Detail, string? ClientAddress, string? UserAgent);
+
+/// <summary>What a confirmation link did.</summary>
+public enum ConfirmResult { Confirmed, AlreadyActive, NotPending }
+
+/// <summary>
+/// The subscriber's side of a subscription, addressed by the public id in a signed link: sign up
+/// (double opt-in), confirm, change preferences, unsubscribe and resubscribe. Each change and its
+/// history entry are written in one transaction.
+/// </summary>
+public sealed class Subscriptions(
+    NpgsqlDataSource db, SendLedger ledger, IOptions<SubscribeOptions> options, IOptions<DeliveryOptions> delivery, TimeProvider clock)
+{
+    private const string Columns = "id, public_id, email, name, cadence, language, status, created_at, confirmed_at, unsubscribed_at";
+
+    /// <summary>Raised after a sign-up made a confirmation mail due.</summary>
+    public event Action? ConfirmationDue;
+
+    /// <summary>
+    /// Signs up an address from the public form. A new address is stored as pending; a pending,
+    /// unsubscribed or bounced one takes the form's choices and goes back to pending. Either way a
+    /// confirmation mail becomes due, at most once per <see cref="SubscribeOptions.ConfirmationInterval"/>.
+    /// An active address is left alone. The caller learns nothing of which case it was.
+    /// </summary>
+    public async Task SignUpAsync(NewSubscriber subscriber, ClientInfo client, CancellationToken ct = default)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                if (await TrySignUpAsync(subscriber, client, ct)) ConfirmationDue?.Invoke();
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && attempt == 0)
+            {
+                // Two sign-ups of one new address at once: the second finds the first's row.
+            }
+        }
+    }
+
+    private async Task<bool> TrySignUpAsync(NewSubscriber subscriber, ClientInfo client, CancellationToken ct)
+    {
+        var now = Now();
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var existing = await connection.QuerySingleOrDefaultAsync<(long Id, string Status, DateTime? SentAt)?>(new CommandDefinition(
+            "select id, status, confirmation_sent_at from subscribers where lower(email) = lower(@Email) for update",
+            new { subscriber.Email }, tx, cancellationToken: ct));
+        var args = new
+        {
+            subscriber.Email, subscriber.Name, Cadence = Wire.Name(subscriber.Cadence), Language = Wire.Name(subscriber.Language), now,
+            due = now - options.Value.ConfirmationInterval,
+        };
+        bool due;
+        if (existing is null)
+        {
+            var id = await connection.ExecuteScalarAsync<long>(new CommandDefinition("""
+                insert into subscribers (email, name, cadence, language, status, created_at, updated_at, confirmation_requested_at)
+                values (@Email, @Name, @Cadence, @Language, 'pending', @now, @now, @now)
+                returning id
+                """, args, tx, cancellationToken: ct));
+            await RecordAsync(connection, tx, id, "subscribed", ChangeSource.Page, null, client, ct);
+            due = true;
+        }
+        else if (existing.Value.Status is "pending" or "unsubscribed" or "bounced")
+        {
+            due = existing.Value.SentAt is null || existing.Value.SentAt <= args.due;
+            await connection.ExecuteAsync(new CommandDefinition("""
+                update subscribers set name = coalesce(@Name, name), cadence = @Cadence, language = @Language, status = 'pending',
+                    confirmation_requested_at = case when @isDue then @now else confirmation_requested_at end, updated_at = @now
+                where id = @id
+                """, new { args.Name, args.Cadence, args.Language, args.now, isDue = due, id = existing.Value.Id }, tx, cancellationToken: ct));
+            if (existing.Value.Status != "pending")
+                await RecordAsync(connection, tx, existing.Value.Id, "subscribed", ChangeSource.Page, $"was {existing.Value.Status}", client, ct);
+        }
+        else
+        {
+            due = false; // active (nothing new to confirm) or complained (never mailed again)
+        }
+        await tx.CommitAsync(ct);
+        return due;
+    }
+
+    /// <summary>Activates a pending subscription (the confirmation link's button).</summary>
+    public async Task<(ConfirmResult Result, Subscriber? Subscriber)> ConfirmAsync(Guid publicId, ClientInfo client, CancellationToken ct = default)
+    {
+        var now = Now();
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var current = await LockAsync(connection, tx, publicId, ct);
+        if (current is null) return (ConfirmResult.NotPending, null);
+        if (current.Status == SubscriberStatus.Active) return (ConfirmResult.AlreadyActive, current);
+        if (current.Status != SubscriberStatus.Pending) return (ConfirmResult.NotPending, current);
+        var updated = await ActivateAsync(connection, tx, current.Id, now, ct);
+        await RecordAsync(connection, tx, current.Id, current.ConfirmedAt is null ? "confirmed" : "resubscribed", ChangeSource.Page, null, client, ct);
+        await tx.CommitAsync(ct);
+        return (ConfirmResult.Confirmed, updated);
+    }
+
+    /// <summary>
+    /// Unsubscribes at once and idempotently: whatever is still queued for the subscriber is
+    /// cancelled in the same transaction, so no new message starts after this returns.
+    /// </summary>
+    /// <returns>The subscriber, or null when the link's subscriber no longer exists.</returns>
+    public async Task<Subscriber?> UnsubscribeAsync(Guid publicId, ChangeSource source, ClientInfo client, CancellationToken ct = default)
+    {
+        var now = Now();
+        List<long> runs;
+        Subscriber? updated;
+        await using (var connection = await db.OpenConnectionAsync(ct))
+        await using (var tx = await connection.BeginTransactionAsync(ct))
+        {
+            var current = await LockAsync(connection, tx, publicId, ct);
+            if (current is null) return null;
+            if (current.Status is not (SubscriberStatus.Active or SubscriberStatus.Pending)) return current;
+            updated = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
+                update subscribers set status = 'unsubscribed', unsubscribed_at = @now, confirmation_requested_at = null, updated_at = @now
+                where id = @Id returning {Columns}
+                """, new { current.Id, now }, tx, cancellationToken: ct));
+            runs = (await CancelQueuedAsync(connection, tx, current.Id, "the subscriber unsubscribed", now, ct)).ToList();
+            await RecordAsync(connection, tx, current.Id, "unsubscribed", source, null, client, ct);
+            await tx.CommitAsync(ct);
+        }
+        await ledger.TryCompleteAsync(runs, ct);
+        return updated;
+    }
+
+    /// <summary>Makes an unsubscribed (or bounced) subscriber active again from a signed link: the link proves the mailbox.</summary>
+    public async Task<Subscriber?> ResubscribeAsync(Guid publicId, ChangeSource source, ClientInfo client, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var current = await LockAsync(connection, tx, publicId, ct);
+        if (current is null) return null;
+        if (current.Status is not (SubscriberStatus.Unsubscribed or SubscriberStatus.Bounced or SubscriberStatus.Pending)) return current;
+        var updated = await ActivateAsync(connection, tx, current.Id, Now(), ct);
+        await RecordAsync(connection, tx, current.Id, current.ConfirmedAt is null ? "confirmed" : "resubscribed", source, null, client, ct);
+        await tx.CommitAsync(ct);
+        return updated;
+    }
+
+    /// <summary>Changes cadence, language and name (null: unchanged; an empty name clears it); each change is recorded.</summary>
+    public async Task<Subscriber?> UpdatePreferencesAsync(Guid publicId, Cadence? cadence, Language? language, string? name, ChangeSource source, ClientInfo client, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var current = await LockAsync(connection, tx, publicId, ct);
+        if (current is null) return null;
+        var newName = name is null ? current.Name : name.Length == 0 ? null : name;
+        var newCadence = cadence ?? current.Cadence;
+        var newLanguage = language ?? current.Language;
+        var updated = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
+            update subscribers set cadence = @cadence, language = @language, name = @name, updated_at = @now
+            where id = @Id returning {Columns}
+            """, new { current.Id, cadence = Wire.Name(newCadence), language = Wire.Name(newLanguage), name = newName, now = Now() }, tx, cancellationToken: ct));
+        if (newCadence != current.Cadence)
+            await RecordAsync(connection, tx, current.Id, "cadence_changed", source, $"{Wire.Name(current.Cadence)} -> {Wire.Name(newCadence)}", client, ct);
+        if (newLanguage != current.Language)
+            await RecordAsync(connection, tx, current.Id, "language_changed", source, $"{Wire.Name(current.Language)} -> {Wire.Name(newLanguage)}", client, ct);
+        if (newName != current.Name)
+            await RecordAsync(connection, tx, current.Id, "name_changed", source, null, client, ct);
+        await tx.CommitAsync(ct);
+        return updated;
+    }
+
+    public async Task<Subscriber?> FindAsync(Guid publicId, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        return await connection.QuerySingleOrDefaultAsync<Subscriber>(new CommandDefinition(
+            $"select {Columns} from subscribers where public_id = @publicId", new { publicId }, cancellationToken: ct));
+    }
+
+    /// <summary>A subscriber's history, oldest first; null when no subscriber has the address.</summary>
+    public async Task<IReadOnlyList<SubscriptionEvent>?> HistoryAsync(string email, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var id = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "select id from subscribers where lower(email) = lower(@email)", new { email }, cancellationToken: ct));
+        if (id is null) return null;
+        return (await connection.QueryAsync<SubscriptionEvent>(new CommandDefinition("""
+            select at, event, source, detail, client_address, user_agent from subscription_events where subscriber_id = @id order by id
+            """, new { id }, cancellationToken: ct))).ToList();
+    }
+
+    /// <summary>Writes one history entry inside the caller's transaction.</summary>
+    internal static Task RecordAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long subscriberId, DateTime at, string @event, ChangeSource source,
+        string? detail, ClientInfo client, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition("""
+            insert into subscription_events (subscriber_id, at, event, source, detail, client_address, user_agent)
+            values (@subscriberId, @at, @event, @source, left(@detail, 500), left(@address, 64), left(@agent, 500))
+            """, new { subscriberId, at, @event, source = SourceName(source), detail, address = client.Address, agent = client.UserAgent }, tx, cancellationToken: ct));
+
+    private Task RecordAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long subscriberId, string @event, ChangeSource source,
+        string? detail, ClientInfo client, CancellationToken ct) =>
+        RecordAsync(connection, tx, subscriberId, Now(), @event, source, detail, client, ct);
+
+    public static string SourceName(ChangeSource source) => source switch
+    {
+        ChangeSource.OneClick => "one-click",
+        _ => source.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>Cancels the subscriber's queued, retrying and claimed (not yet sending) deliveries; returns their runs.</summary>
+    internal static Task<IEnumerable<long>> CancelQueuedAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long subscriberId, string reason, DateTime now, CancellationToken ct) =>
+        connection.QueryAsync<long>(new CommandDefinition("""
+            with cancelled as (
+                update deliveries set status = 'cancelled', last_error = @reason, lease_until = null, updated_at = @now
+                where subscriber_id = @subscriberId and status in ('queued', 'retrying', 'claimed')
+                returning id, run_id
+            ),
+            released as (delete from receipts where delivery_id in (select id from cancelled))
+            select distinct run_id from cancelled
+            """, new { subscriberId, reason, now }, tx, cancellationToken: ct));
+
+    private static Task<Subscriber?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Guid publicId, CancellationToken ct) =>
+        connection.QuerySingleOrDefaultAsync<Subscriber>(new CommandDefinition(
+            $"select {Columns} from subscribers where public_id = @publicId for update", new { publicId }, tx, cancellationToken: ct));
+
+    private Task<Subscriber> ActivateAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long id, DateTime now, CancellationToken ct) =>
+        connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
+            update subscribers set status = 'active', confirmed_at = @now, unsubscribed_at = null, status_reason = null,
+                confirmation_requested_at = null, updated_at = @now,
+                issues_from = case when @backfill
+                    then coalesce((select max(published_at) from issues where status = 'published' and published_at <= @now), @now)
+                    else @now end
+            where id = @id returning {Columns}
+            """, new { id, now, backfill = delivery.Value.BackfillLatest }, tx, cancellationToken: ct));
+
+    private DateTime Now() => clock.GetUtcNow().UtcDateTime;
+}
