@@ -36,8 +36,8 @@ public sealed class DeliveryFaultTests : IAsyncLifetime
         _runId = (await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, null)).Run.Id;
     }
 
-    private DeliveryEngine Engine(int timeoutSeconds = 30, string? username = null, int pauseAfter = 20, int lanes = 1) => _db.Engine(
-        new SmtpTransport(new SmtpOptions { Host = "127.0.0.1", Port = _smtp.Port, Security = SmtpSecurity.None, TimeoutSeconds = timeoutSeconds, Username = username, Password = username is null ? null : "secret" }),
+    private DeliveryEngine Engine(int timeoutSeconds = 30, string? username = null, int pauseAfter = 20, int lanes = 1, SmtpSecurity security = SmtpSecurity.None) => _db.Engine(
+        new SmtpTransport(new SmtpOptions { Host = "127.0.0.1", Port = _smtp.Port, Security = security, TimeoutSeconds = timeoutSeconds, Username = username, Password = username is null ? null : "secret" }),
         _clock,
         new DeliveryOptions { RetryBaseDelay = TimeSpan.FromMinutes(1), PauseAfterConsecutiveFailures = pauseAfter, Lanes = lanes });
 
@@ -144,6 +144,48 @@ public sealed class DeliveryFaultTests : IAsyncLifetime
         Assert.Equal("paused", run.Status);
         Assert.Contains("authentication", run.PauseReason, StringComparison.OrdinalIgnoreCase);
         Assert.All(await DeliveriesAsync(), d => Assert.Equal("queued", d.Status));
+    }
+
+    [Fact]
+    public async Task A_failed_tls_handshake_pauses_the_run_instead_of_sending_in_the_clear()
+    {
+        _smtp.BrokenStartTls = true;
+        await StartRunAsync("a@example.org", "b@example.org");
+        await using var engine = Engine(security: SmtpSecurity.StartTls);
+
+        await engine.DeliverBatchAsync();
+
+        var run = await RunAsync();
+        Assert.Equal("paused", run.Status);
+        Assert.Contains("TLS", run.PauseReason);
+        Assert.All(await DeliveriesAsync(), d => Assert.Equal("queued", d.Status));
+        Assert.DoesNotContain("MAIL", _smtp.Verbs);
+        Assert.Empty(_smtp.Accepted);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Messages_go_out_once_each_with_and_without_pipelining(bool pipelining)
+    {
+        _smtp.Pipelining = pipelining;
+        // One recipient refused on RCPT, one refused after DATA: replies must stay matched to their commands.
+        _smtp.RcptReply = (rcpt, _) => rcpt.StartsWith("gone", StringComparison.Ordinal) ? "550 5.1.1 no such user" : "250 2.1.5 OK";
+        _smtp.Data = (rcpt, _) => rcpt.StartsWith("spam", StringComparison.Ordinal) ? DataAction.Reply : DataAction.Accept;
+        _smtp.DataReply = (_, _) => "554 5.6.0 message refused";
+        var emails = Enumerable.Range(0, 8).Select(i => $"reader{i}@example.org").Append("gone@example.org").Append("spam@example.org").ToArray();
+        await StartRunAsync(emails);
+        await using var engine = Engine(lanes: 2);
+
+        await engine.DeliverBatchAsync();
+
+        var deliveries = (await DeliveriesAsync()).ToDictionary(d => d.Email);
+        Assert.Equal(emails.Take(8).Order(), _smtp.Accepted.Order());
+        Assert.All(emails.Take(8), e => Assert.Equal("sent", deliveries[e].Status));
+        Assert.Equal("failed", deliveries["gone@example.org"].Status);
+        Assert.Contains("5.1.1", deliveries["gone@example.org"].Error);
+        Assert.Equal("failed", deliveries["spam@example.org"].Status);
+        Assert.Contains("554", deliveries["spam@example.org"].Error);
     }
 
     [Fact]

@@ -30,6 +30,15 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     /// <summary>The greeting; a 4xx or 5xx greeting is followed by closing the connection.</summary>
     public Func<string> Greeting { get; set; } = () => "220 scripted ESMTP";
 
+    /// <summary>Offers PIPELINING in the EHLO reply (the client may then send MAIL, RCPT and DATA together).</summary>
+    public bool Pipelining { get; set; }
+
+    /// <summary>Offers STARTTLS, answers it with 220 and then speaks something that is not TLS.</summary>
+    public bool BrokenStartTls { get; set; }
+
+    /// <summary>Commands as received, in order (the verbs only).</summary>
+    public ConcurrentQueue<string> Verbs { get; } = new();
+
     /// <summary>The reply to AUTH; null: AUTH is not offered.</summary>
     public string? AuthReply { get; set; }
 
@@ -90,14 +99,22 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
             while (await reader.ReadLineAsync(_stop.Token) is { } line)
             {
                 var verb = line.Split(' ', 2)[0].ToUpperInvariant();
+                Verbs.Enqueue(verb);
                 switch (verb)
                 {
                     case "EHLO":
                         await Say("250-scripted");
                         if (AuthReply is not null) await Say("250-AUTH PLAIN LOGIN");
+                        if (Pipelining) await Say("250-PIPELINING");
+                        if (BrokenStartTls) await Say("250-STARTTLS");
                         await Say("250 8BITMIME");
                         break;
                     case "HELO": await Say("250 scripted"); break;
+                    case "STARTTLS":
+                        await Say("220 2.0.0 ready to start TLS");
+                        await Say("this is not a TLS server hello");
+                        await Say("nor is this");
+                        return;
                     case "AUTH": await Say(AuthReply ?? "502 5.5.1 not offered"); break;
                     case "MAIL": await Say(MailFromReply(line)); break;
                     case "RCPT":
