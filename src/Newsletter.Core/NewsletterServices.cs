@@ -36,6 +36,9 @@ public static class NewsletterServices
         services.AddOptions<SubscribeOptions>().BindConfiguration(SubscribeOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<SubscribeOptions>, SubscribeOptionsValidator>();
 
+        services.AddOptions<ImportOptions>().BindConfiguration(ImportOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ImportOptions>, ImportOptionsValidator>();
+
         services.AddSingleton(TimeProvider.System);
         // One data source for the process. The connection string is read when it is first needed,
         // after the private cluster (if any) has been started and its address put into configuration.
@@ -56,6 +59,7 @@ public static class NewsletterServices
         services.AddSingleton(sp => new LinkSigner(sp.GetRequiredService<SigningSecret>().Value));
         services.AddSingleton<SubscriberStore>();
         services.AddSingleton<Subscriptions>();
+        services.AddSingleton<SubscriberImport>();
         services.AddSingleton<IssueStore>();
         services.AddSingleton<TemplateEngine>();
         services.AddSingleton<DigestRenderer>();
@@ -63,6 +67,7 @@ public static class NewsletterServices
         services.AddSingleton<DigestMessageBuilder>();
         services.AddSingleton<DigestPreview>();
         services.AddSingleton<SendLedger>();
+        services.AddSingleton<SendReports>();
         services.AddSingleton<DeliveryMetrics>();
         services.AddSingleton<SendRateLimit>();
         // Each user (the worker loop, a CLI verb) gets its own engine and its rendering caches.

@@ -28,6 +28,7 @@ internal static class DeliveryBenchmark
     {
         var subscribers = Arg(args, "--subscribers", 10_000);
         var lanes = Arg(args, "--lanes", 4);
+        var dkim = args.Contains("--dkim");
         foreach (var tool in new[] { "/usr/sbin/smtp-sink", "/usr/sbin/smtp-source" })
             if (!File.Exists(tool)) { Console.Error.WriteLine($"{tool} is missing: apt-get install postfix"); return 2; }
 
@@ -66,7 +67,7 @@ internal static class DeliveryBenchmark
             var (run, _) = await ledger.StartDigestAsync(Cadence.Weekly, null);
             enqueue.Stop();
 
-            var (deliverSeconds, peakRss) = await DeliverAsync(postgres.ConnectionString, port, lanes);
+            var (deliverSeconds, peakRss) = await DeliverAsync(postgres.ConnectionString, port, lanes, dkim ? DkimKey(dir) : null);
             var after = (await ledger.GetAsync(run.Id))!;
             var size = await MessageSizeAsync(issue);
             var sourceSeconds = await SmtpSourceAsync(port, lanes, subscribers, size);
@@ -78,7 +79,7 @@ internal static class DeliveryBenchmark
             Console.WriteLine($"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {subscribers:N0} | {seed.Elapsed.TotalSeconds:0.0} s | {enqueue.Elapsed.TotalSeconds:0.00} s | {after.Sent:N0} sent, {after.Failed + after.Uncertain} not | {ours:0} | {baseline:0} | {ours / baseline:0.00} | {peakRss / 1024.0 / 1024.0:0} MB |"));
-            Console.WriteLine($"(lanes {lanes}, message size {size:N0} bytes, run {after.Status})");
+            Console.WriteLine($"(lanes {lanes}, message size {size:N0} bytes, {(dkim ? "DKIM-signed (RSA-2048)" : "no DKIM")}, run {after.Status})");
             return 0;
         }
         finally
@@ -88,7 +89,16 @@ internal static class DeliveryBenchmark
     }
 
     /// <summary>Runs <c>newsletter send weekly --deliver</c> (which follows the open run) and samples its peak RSS.</summary>
-    private static async Task<(double Seconds, long PeakRss)> DeliverAsync(string connectionString, int port, int lanes)
+    /// <summary>A fresh RSA-2048 key in PEM, for signing as a real sender would.</summary>
+    private static string DkimKey(string dir)
+    {
+        using var rsa = System.Security.Cryptography.RSA.Create(2048);
+        var path = Path.Combine(dir, "dkim.pem");
+        File.WriteAllText(path, rsa.ExportRSAPrivateKeyPem());
+        return path;
+    }
+
+    private static async Task<(double Seconds, long PeakRss)> DeliverAsync(string connectionString, int port, int lanes, string? dkimKey)
     {
         var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "newsletter.dll"), "send", "weekly", "--deliver"])
         {
@@ -101,6 +111,13 @@ internal static class DeliveryBenchmark
         start.Environment["Newsletter__Smtp__Security"] = "None";
         start.Environment["Newsletter__Delivery__Lanes"] = lanes.ToString(CultureInfo.InvariantCulture);
         start.Environment["Newsletter__Secret"] = "benchmark-secret-benchmark-secret-0123456789";
+        if (dkimKey is not null)
+        {
+            start.Environment["Newsletter__From"] = "Newsletter <news@example.org>";
+            start.Environment["Newsletter__Dkim__Domain"] = "example.org";
+            start.Environment["Newsletter__Dkim__Selector"] = "bench";
+            start.Environment["Newsletter__Dkim__PrivateKeyPath"] = dkimKey;
+        }
         var watch = Stopwatch.StartNew();
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();

@@ -7,6 +7,7 @@ using Newsletter.Benchmarks;
 
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- message   (personalised message build, BenchmarkDotNet)
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- delivery --subscribers N [--lanes L]   (end to end into smtp-sink)
+// dotnet run -c Release --project tests/Newsletter.Benchmarks -- import --rows N   (subscriber CSV import against a bare COPY)
 // In process: RazorLight compiles the templates against this executable's compilation context,
 // which a separately generated benchmark project would not have.
 var config = DefaultConfig.Instance
@@ -16,6 +17,7 @@ return args.FirstOrDefault() switch
 {
     "message" => Run(() => BenchmarkRunner.Run<MessageBenchmarks>(config, args[1..])),
     "delivery" => await DeliveryBenchmark.RunAsync(args[1..]),
+    "import" => await ImportBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -27,6 +29,6 @@ static int Run(Func<object> benchmark)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options] | delivery --subscribers N [--lanes L]");
+    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options] | delivery --subscribers N [--lanes L] | import --rows N");
     return 2;
 }

@@ -14,6 +14,7 @@ public static class ConfigurationKeys
         (typeof(ScheduleOptions), ScheduleOptions.Section),
         (typeof(DeliveryOptions), DeliveryOptions.Section),
         (typeof(SubscribeOptions), SubscribeOptions.Section),
+        (typeof(ImportOptions), ImportOptions.Section),
     ];
 
     public static IReadOnlyList<string> All { get; } =

@@ -149,3 +149,11 @@ internal sealed class SubscribeOptionsValidator : IValidateOptions<SubscribeOpti
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }
+
+internal sealed class ImportOptionsValidator : IValidateOptions<ImportOptions>
+{
+    public ValidateOptionsResult Validate(string? name, ImportOptions o) =>
+        o.MaxRows is < 1 or > 50_000_000
+            ? ValidateOptionsResult.Fail($"Newsletter__Import__MaxRows: must be between 1 and 50000000 (got {o.MaxRows})")
+            : ValidateOptionsResult.Success;
+}

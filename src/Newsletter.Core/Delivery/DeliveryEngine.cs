@@ -124,10 +124,12 @@ public sealed class DeliveryEngine(
             // The 'sending' mark is durable before the message goes out, and travels in one round
             // trip with the outcomes recorded since the previous mark.
             // It is conditional: a subscriber who left after the claim (their unsubscribe has
-            // committed) gets nothing more.
+            // committed), or whose address is suppressed, gets nothing more.
             writer.Add("""
                 update deliveries d set status = 'sending', updated_at = $2
-                where d.id = $1 and d.status = 'claimed' and exists (select 1 from subscribers s where s.id = d.subscriber_id and s.status = 'active')
+                where d.id = $1 and d.status = 'claimed'
+                  and exists (select 1 from subscribers s where s.id = d.subscriber_id and s.status = 'active'
+                              and not exists (select 1 from suppressions x where x.email_hash = sha256(convert_to(lower(s.email), 'UTF8'))))
                 """, delivery.Id, Now());
             if (await writer.FlushAsync(CancellationToken.None) == 0)
             {

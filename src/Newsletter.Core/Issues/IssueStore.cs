@@ -14,16 +14,19 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
     /// Stores <paramref name="document"/> as a draft (replacing a draft with the same slug), and publishes it
     /// when asked, all in one transaction: an import either lands whole or not at all.
     /// </summary>
-    /// <exception cref="ConflictException">An issue with this slug is already published.</exception>
-    public async Task<Issue> ImportAsync(IssueDocument document, bool publish, CancellationToken ct = default)
+    /// <exception cref="ConflictException">An issue with this slug is already published (and this is not a <paramref name="correction"/>).</exception>
+    /// <param name="correction">Replaces the content of a published issue (it stays published; the correction is dated).</param>
+    public async Task<Issue> ImportAsync(IssueDocument document, bool publish, CancellationToken ct = default, bool correction = false)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
 
         var existing = await connection.QuerySingleOrDefaultAsync<(long Id, string Status)?>(new CommandDefinition(
             "select id, status from issues where slug = @Slug for update", new { document.Slug }, tx, cancellationToken: ct));
-        if (existing is { Status: "published" })
-            throw new ConflictException("slug", $"issue '{document.Slug}' is already published, and published issues cannot be changed");
+        if (existing is { Status: "published" } && !correction)
+            throw new ConflictException("slug", $"issue '{document.Slug}' is already published, and published issues cannot be changed (except as a correction)");
+        if (existing is not { Status: "published" } && correction)
+            throw new ConflictException("correction", $"issue '{document.Slug}' is not published; a draft is simply replaced");
 
         var values = new
         {
@@ -42,9 +45,10 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
             id = existing is { } row
                 ? await connection.ExecuteScalarAsync<long>(new CommandDefinition("""
                     update issues set title_ko = @TitleKo, title_en = @TitleEn, intro_ko = @IntroKo, intro_en = @IntroEn,
-                                      period_from = @PeriodFrom, period_to = @PeriodTo, updated_at = now()
+                                      period_from = @PeriodFrom, period_to = @PeriodTo, updated_at = now(),
+                                      corrected_at = case when @correction then @now else corrected_at end
                     where id = @Id returning id
-                    """, new { values.Slug, values.TitleKo, values.TitleEn, values.IntroKo, values.IntroEn, values.PeriodFrom, values.PeriodTo, row.Id }, tx, cancellationToken: ct))
+                    """, new { values.Slug, values.TitleKo, values.TitleEn, values.IntroKo, values.IntroEn, values.PeriodFrom, values.PeriodTo, row.Id, correction, now = clock.GetUtcNow().UtcDateTime }, tx, cancellationToken: ct))
                 : await connection.ExecuteScalarAsync<long>(new CommandDefinition("""
                     insert into issues (slug, title_ko, title_en, intro_ko, intro_en, period_from, period_to)
                     values (@Slug, @TitleKo, @TitleEn, @IntroKo, @IntroEn, @PeriodFrom, @PeriodTo)
@@ -80,6 +84,22 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
             await PublishAsync(connection, tx, document.Slug, ct);
         await tx.CommitAsync(ct);
         return (await GetAsync(document.Slug, ct))!;
+    }
+
+    /// <summary>Deletes a draft and its items.</summary>
+    /// <exception cref="NotFoundException">No issue has this slug.</exception>
+    /// <exception cref="ConflictException">The issue is published.</exception>
+    public async Task DeleteDraftAsync(string slug, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var status = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "select status from issues where slug = @slug for update", new { slug }, tx, cancellationToken: ct))
+            ?? throw new NotFoundException("slug", $"no issue is called '{slug}'");
+        if (status == "published")
+            throw new ConflictException("slug", $"issue '{slug}' is published and cannot be deleted");
+        await connection.ExecuteAsync(new CommandDefinition("delete from issues where slug = @slug", new { slug }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
     }
 
     /// <summary>Publishes a draft. Returns false when it was already published.</summary>

@@ -28,6 +28,8 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
         {
             await using var tx = await connection.BeginTransactionAsync(ct);
             var now = clock.GetUtcNow().UtcDateTime;
+            if (await IsSuppressedAsync(connection, tx, subscriber.Email, ct))
+                throw new ConflictException("email", $"'{subscriber.Email}' was erased and is suppressed; only its owner can sign up again, through the form");
             var added = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
                 insert into subscribers (email, name, cadence, language, status, created_at, confirmed_at, updated_at, issues_from)
                 values (@Email, @Name, @Cadence, @Language, 'active', @now, @now, @now, {IssuesFromNow})
@@ -103,6 +105,57 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
             await Subscriptions.RecordAsync(connection, tx, old.Id, now, "language_changed", ChangeSource.Admin, $"{Wire.Name(old.Language)} -> {Wire.Name(updated.Language)}", ClientInfo.None, ct);
         await tx.CommitAsync(ct);
         return updated;
+    }
+
+    /// <summary>
+    /// Erases a subscriber: their row, history and ledger rows go, and an anonymous suppression
+    /// (a hash of the address) stays, so no import or admin can add the address again.
+    /// </summary>
+    /// <exception cref="NotFoundException">No subscriber has this address.</exception>
+    public async Task EraseAsync(string email, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var erased = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
+            "delete from subscribers where lower(email) = lower(@email) returning email", new { email }, tx, cancellationToken: ct))
+            ?? throw new NotFoundException("email", $"no subscriber has the address '{email}'");
+        await connection.ExecuteAsync(new CommandDefinition("""
+            insert into suppressions (email_hash, reason, created_at) values (sha256(convert_to(lower(@erased), 'UTF8')), 'erased', @now)
+            on conflict do nothing
+            """, new { erased, now = clock.GetUtcNow().UtcDateTime }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+    }
+
+    internal static Task<bool> IsSuppressedAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string email, CancellationToken ct) =>
+        connection.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "select exists (select 1 from suppressions where email_hash = sha256(convert_to(lower(@email), 'UTF8')))", new { email }, tx, cancellationToken: ct));
+
+    /// <summary>
+    /// One page of subscribers in the order they joined, after the subscriber with id
+    /// <paramref name="after"/> (keyset paging: the cost of a page does not grow with its depth).
+    /// </summary>
+    public async Task<IReadOnlyList<Subscriber>> PageAsync(SubscriberStatus? status, Cadence? cadence, string? query, long after, int limit, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var pattern = string.IsNullOrWhiteSpace(query) ? null : "%" + query.Trim().Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%";
+        return (await connection.QueryAsync<Subscriber>(new CommandDefinition($"""
+            select {Columns} from subscribers
+            where id > @after
+              and (@status::text is null or status = @status::text)
+              and (@cadence::text is null or cadence = @cadence::text)
+              and (@pattern::text is null or email ilike @pattern::text or name ilike @pattern::text)
+            order by id
+            limit @limit
+            """, new { after, limit, status = status is { } s ? Wire.Name(s) : null, cadence = cadence is { } c ? Wire.Name(c) : null, pattern },
+            cancellationToken: ct))).ToList();
+    }
+
+    /// <summary>How many subscribers there are by status and cadence.</summary>
+    public async Task<IReadOnlyList<(string Status, string Cadence, long Count)>> CountsAsync(CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        return (await connection.QueryAsync<(string, string, long)>(new CommandDefinition(
+            "select status, cadence, count(*) from subscribers group by status, cadence order by status, cadence", cancellationToken: ct))).ToList();
     }
 
     public async Task<Subscriber?> FindByEmailAsync(string email, CancellationToken ct = default)

@@ -111,6 +111,9 @@ public sealed class Subscriptions(
         if (current.Status != SubscriberStatus.Pending) return (ConfirmResult.NotPending, current);
         var updated = await ActivateAsync(connection, tx, current.Id, now, ct);
         await RecordAsync(connection, tx, current.Id, current.ConfirmedAt is null ? "confirmed" : "resubscribed", ChangeSource.Page, null, client, ct);
+        // The owner confirmed by mail: an earlier erasure no longer speaks for them.
+        await connection.ExecuteAsync(new CommandDefinition(
+            "delete from suppressions where email_hash = sha256(convert_to(lower(@Email), 'UTF8'))", new { current.Email }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         return (ConfirmResult.Confirmed, updated);
     }

@@ -26,10 +26,23 @@ public static class AdminApi
             .WithSummary("The issue's digest HTML as a subscriber of the given language would receive it");
 
         api.MapPost("/issues", ImportIssue).WithName("ImportIssue").WithSummary("Import an issue (the import JSON) as a draft");
+        api.MapGet("/issues/{slug}", GetIssue).WithName("GetIssue").WithSummary("An issue with its items");
+        api.MapPut("/issues/{slug}", PutIssue).WithName("PutIssue")
+            .WithSummary("Replace a draft with the import JSON (the slug must match); a published issue only with ?correction=true");
+        api.MapDelete("/issues/{slug}", DeleteIssue).WithName("DeleteIssue").WithSummary("Delete a draft; published issues are kept");
+        api.MapGet("/issues/{slug}/deliveries", IssueDeliveries).WithName("IssueDeliveries")
+            .WithSummary("Who got the issue: its deliveries (?email= for one address), keyset-paged with ?after=");
         api.MapPost("/issues/{slug}/publish", PublishIssue).WithName("PublishIssue").WithSummary("Publish a draft issue");
         api.MapGet("/issues", ListIssues).WithName("ListIssues").WithSummary("Issues, newest first");
 
         api.MapPost("/subscribers", AddSubscriber).WithName("AddSubscriber").WithSummary("Add an active subscriber");
+        api.MapGet("/subscribers", ListSubscribers).WithName("ListSubscribers")
+            .WithSummary("Subscribers in the order they joined, filtered by ?status=, ?cadence=, ?q= (email or name), keyset-paged with ?after= and ?limit=");
+        api.MapPost("/subscribers/import", ImportSubscribers).WithName("ImportSubscribers")
+            .WithSummary("Import a CSV (text/csv: email,name,cadence,language) as ?status=active|pending; the report lists rejected rows");
+        api.MapGet("/subscribers/export", ExportSubscribers).WithName("ExportSubscribers").WithSummary("All subscribers as CSV (?status= to filter), streamed");
+        api.MapDelete("/subscribers/{email}", EraseSubscriber).WithName("EraseSubscriber")
+            .WithSummary("Erase a subscriber's personal data; an anonymous suppression keeps the address from being added again");
         api.MapGet("/subscribers/{email}", GetSubscriber).WithName("GetSubscriber").WithSummary("A subscriber's fields and status");
         api.MapGet("/subscribers/{email}/history", SubscriberHistory).WithName("SubscriberHistory")
             .WithSummary("Every change of the subscription: time, event, source, client address and user agent");
@@ -40,6 +53,9 @@ public static class AdminApi
         api.MapGet("/sends/{id:long}", GetSend).WithName("GetSend").WithSummary("A run's counts by state");
         api.MapPost("/sends/{id:long}/pause", (long id, SendLedger l, CancellationToken ct) => Control(l.PauseAsync(id, "paused by an operator", ct))).WithName("PauseSend");
         api.MapPost("/sends/{id:long}/resume", (long id, SendLedger l, CancellationToken ct) => Control(l.ResumeAsync(id, ct))).WithName("ResumeSend");
+        api.MapGet("/sends/{id:long}/deliveries", RunDeliveries).WithName("RunDeliveries")
+            .WithSummary("A run's deliveries with their SMTP replies, ?status=failed|uncertain|..., keyset-paged with ?after=");
+        api.MapPost("/sends/{id:long}/resend", Resend).WithName("ResendSend").WithSummary("Queue a run's failed and/or uncertain deliveries again: {\"failed\": true, \"uncertain\": true}");
         api.MapPost("/sends/{id:long}/cancel", (long id, SendLedger l, CancellationToken ct) => Control(l.CancelAsync(id, ct))).WithName("CancelSend");
         return api;
     }
@@ -110,8 +126,130 @@ public static class AdminApi
 
     public static async Task<IResult> ListSends(SendLedger ledger, CancellationToken ct) => TypedResults.Ok(await ledger.ListAsync(50, ct));
 
-    public static async Task<IResult> GetSend(long id, SendLedger ledger, CancellationToken ct) =>
-        await ledger.GetAsync(id, ct) is { } run ? TypedResults.Ok(run) : throw new NotFoundException("id", $"no run has id {id}");
+    public static async Task<IResult> GetSend(long id, SendLedger ledger, SendReports reports, CancellationToken ct)
+    {
+        var run = await ledger.GetAsync(id, ct) ?? throw new NotFoundException("id", $"no run has id {id}");
+        var progress = await reports.ProgressAsync(id, ct);
+        return TypedResults.Ok(new
+        {
+            run.Id, run.Kind, run.Status, run.Issue, run.Period, run.PauseReason, run.Total, run.Queued, run.Sent, run.Retrying, run.Failed,
+            run.Uncertain, run.Cancelled, run.Skipped, run.StartedAt, run.FinishedAt,
+            progress.MessagesPerSecond, progress.Remaining, progress.EtaSeconds,
+        });
+    }
+
+    public static async Task<IResult> RunDeliveries(long id, string? status, long? after, int? limit, SendLedger ledger, SendReports reports, CancellationToken ct)
+    {
+        _ = await ledger.GetAsync(id, ct) ?? throw new NotFoundException("id", $"no run has id {id}");
+        if (status is not (null or "queued" or "claimed" or "sending" or "sent" or "retrying" or "failed" or "uncertain" or "cancelled" or "skipped"))
+            throw new InputException("status", $"'{TextRules.Shorten(status)}' is not a delivery state (queued, claimed, sending, sent, retrying, failed, uncertain, cancelled, skipped)");
+        var rows = await reports.DeliveriesAsync(id, status, after ?? 0, Limit(limit), ct);
+        return TypedResults.Ok(Page(rows, Limit(limit), r => r.Id));
+    }
+
+    public static async Task<IResult> Resend(long id, HttpRequest request, SendLedger ledger, CancellationToken ct)
+    {
+        var f = await JsonBody.ReadFieldsAsync(request, ["failed", "uncertain"], ct);
+        bool Flag(string name) => f.GetValueOrDefault(name) switch
+        {
+            null or "false" => false,
+            "true" => true,
+            var v => throw new InputException(name, $"must be true or false (got '{TextRules.Shorten(v)}')"),
+        };
+        var (run, requeued) = await ledger.ResendAsync(id, Flag("failed"), Flag("uncertain"), ct);
+        return TypedResults.Ok(new { run, requeued });
+    }
+
+    public static async Task<IResult> GetIssue(string slug, IssueStore issues, CancellationToken ct) =>
+        await issues.GetAsync(slug, ct) is { } issue ? TypedResults.Ok(IssueDetailJson(issue)) : throw new NotFoundException("slug", $"no issue is called '{slug}'");
+
+    public static async Task<IResult> PutIssue(string slug, bool? correction, HttpRequest request, IssueStore issues, CancellationToken ct)
+    {
+        var document = IssueDocument.Parse(await JsonBody.ReadTextAsync(request, ct));
+        if (document.Slug != slug)
+            throw new InputException("slug", $"the document's slug '{document.Slug}' is not the slug of this address, '{slug}'");
+        if (correction != true && await issues.GetAsync(slug, ct) is null)
+        {
+            var created = await issues.ImportAsync(document, publish: false, ct);
+            return TypedResults.Created($"/api/issues/{created.Slug}", IssueDetailJson(created));
+        }
+        return TypedResults.Ok(IssueDetailJson(await issues.ImportAsync(document, publish: false, ct, correction: correction == true)));
+    }
+
+    public static async Task<IResult> DeleteIssue(string slug, IssueStore issues, CancellationToken ct)
+    {
+        await issues.DeleteDraftAsync(slug, ct);
+        return TypedResults.NoContent();
+    }
+
+    public static async Task<IResult> IssueDeliveries(string slug, string? email, long? after, int? limit, IssueStore issues, SendReports reports, CancellationToken ct)
+    {
+        var issue = await issues.GetAsync(slug, ct) ?? throw new NotFoundException("slug", $"no issue is called '{slug}'");
+        var rows = await reports.IssueDeliveriesAsync(issue.Id, email, after ?? 0, Limit(limit), ct);
+        return TypedResults.Ok(Page(rows, Limit(limit), r => r.Id));
+    }
+
+    public static async Task<IResult> ListSubscribers(string? status, string? cadence, string? q, long? after, int? limit, SubscriberStore subscribers, CancellationToken ct)
+    {
+        var rows = await subscribers.PageAsync(
+            status is null ? null : Wire.Parse<SubscriberStatus>("status", status),
+            cadence is null ? null : Wire.Parse<Cadence>("cadence", cadence),
+            q is { Length: > 254 } ? throw new InputException("q", "must be at most 254 characters") : q,
+            after ?? 0, Limit(limit), ct);
+        return TypedResults.Ok(new
+        {
+            items = rows.Select(SubscriberJson),
+            next = rows.Count == Limit(limit) ? rows[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
+        });
+    }
+
+    public static async Task<IResult> ImportSubscribers(HttpRequest request, string? status, SubscriberImport import, CancellationToken ct)
+    {
+        if (request.ContentType is not { } type || !type.StartsWith("text/csv", StringComparison.OrdinalIgnoreCase))
+            throw new InputException("Content-Type", "must be text/csv");
+        // The row limit bounds an import, not the request size.
+        if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            size.MaxRequestBodySize = null;
+        var report = await import.ImportAsync(request.Body, status is null ? SubscriberStatus.Active : Wire.Parse<SubscriberStatus>("status", status), null, ct);
+        return TypedResults.Ok(report);
+    }
+
+    public static async Task ExportSubscribers(HttpContext http, string? status, SubscriberImport import, CancellationToken ct)
+    {
+        var filter = status is null ? (SubscriberStatus?)null : Wire.Parse<SubscriberStatus>("status", status);
+        http.Response.ContentType = "text/csv; charset=utf-8";
+        http.Response.Headers.ContentDisposition = "attachment; filename=subscribers.csv";
+        await using var writer = new StreamWriter(http.Response.Body, new System.Text.UTF8Encoding(false), 64 * 1024);
+        await import.ExportAsync(writer, filter, ct);
+    }
+
+    public static async Task<IResult> EraseSubscriber(string email, SubscriberStore subscribers, CancellationToken ct)
+    {
+        await subscribers.EraseAsync(email, ct);
+        return TypedResults.NoContent();
+    }
+
+    private static int Limit(int? limit) => limit is null ? 100 : limit is >= 1 and <= 1000 ? limit.Value
+        : throw new InputException("limit", "must be between 1 and 1000");
+
+    private static object Page<T>(IReadOnlyList<T> rows, int limit, Func<T, long> key) => new
+    {
+        items = rows,
+        next = rows.Count == limit ? key(rows[^1]).ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
+    };
+
+    private static object IssueDetailJson(Issue i) => new
+    {
+        slug = i.Slug,
+        status = i.Status == IssueStatus.Published ? "published" : "draft",
+        title = i.Title,
+        intro = i.Intro,
+        periodFrom = i.PeriodFrom,
+        periodTo = i.PeriodTo,
+        publishedAt = i.PublishedAt,
+        createdAt = i.CreatedAt,
+        items = i.Items,
+    };
 
     private static async Task<IResult> Control(Task<RunSummary> change) => TypedResults.Ok(await change);
 

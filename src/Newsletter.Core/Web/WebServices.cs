@@ -17,6 +17,12 @@ public static class WebServices
     public static IHostApplicationBuilder AddNewsletterWeb(this IHostApplicationBuilder builder)
     {
         builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Newsletter admin API";
+            document.Info.Description = "Every route under /api needs Authorization: Bearer {Newsletter__AdminApiKey}.";
+            return Task.CompletedTask;
+        }));
         builder.AddSubscriberPages();
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database").AddCheck<SmtpHealthCheck>("smtp");
         return builder;
@@ -27,6 +33,7 @@ public static class WebServices
         app.UseStatusCodePages();
         app.MapSubscriberPages();
         app.MapAdminApi();
+        app.MapOpenApi("/openapi/{documentName}.json");
         app.MapHealthChecks("/health", new HealthCheckOptions
         {
             ResponseWriter = (context, report) =>

@@ -43,6 +43,46 @@ internal static class IssueCommands
             return 0;
         }, ct));
         issue.Add(list);
+
+        var showSlug = new Argument<string>("SLUG") { Description = "The issue's slug" };
+        var show = new Command("show", "Show an issue and its items") { showSlug };
+        show.SetAction((parse, ct) => NewsletterCli.WithAppAsync(async (app, token) =>
+        {
+            var name = parse.GetValue(showSlug)!;
+            var i = await app.Get<IssueStore>().GetAsync(name, token) ?? throw new Newsletter.Validation.NotFoundException("slug", $"no issue is called '{name}'");
+            Console.WriteLine($"{i.Slug} ({Status(i)}{(i.PublishedAt is { } at ? $" {at:yyyy-MM-dd HH:mm}" : "")})");
+            Console.WriteLine($"  ko: {i.Title.Ko}");
+            Console.WriteLine($"  en: {i.Title.En}");
+            for (var n = 0; n < i.Items.Count; n++)
+                Console.WriteLine($"  {n + 1,2}. {i.Items[n].Title.Ko ?? i.Items[n].Title.En}");
+            return 0;
+        }, ct));
+        issue.Add(show);
+
+        var updateFile = new Argument<string>("FILE") { Description = "Issue JSON file; its slug names the issue" };
+        var correction = new Option<bool>("--correction") { Description = "Correct a published issue (its content is replaced and the correction dated)" };
+        var update = new Command("update", "Replace a draft (or, with --correction, a published issue) with a JSON file") { updateFile, correction };
+        update.SetAction((parse, ct) => NewsletterCli.WithAppAsync(async (app, token) =>
+        {
+            var document = await IssueDocument.ParseFileAsync(parse.GetValue(updateFile)!, token);
+            var store = app.Get<IssueStore>();
+            if (await store.GetAsync(document.Slug, token) is null)
+                throw new Newsletter.Validation.NotFoundException("slug", $"no issue is called '{document.Slug}' (use issue import to add one)");
+            var stored = await store.ImportAsync(document, publish: false, token, correction: parse.GetValue(correction));
+            Console.WriteLine($"Updated {stored.Slug} ({stored.Items.Count} items, {Status(stored)}).");
+            return 0;
+        }, ct));
+        issue.Add(update);
+
+        var deleteSlug = new Argument<string>("SLUG") { Description = "The draft's slug" };
+        var delete = new Command("delete", "Delete a draft (published issues are kept)") { deleteSlug };
+        delete.SetAction((parse, ct) => NewsletterCli.WithAppAsync(async (app, token) =>
+        {
+            await app.Get<IssueStore>().DeleteDraftAsync(parse.GetValue(deleteSlug)!, token);
+            Console.WriteLine($"Deleted {parse.GetValue(deleteSlug)}.");
+            return 0;
+        }, ct));
+        issue.Add(delete);
         return issue;
     }
 

@@ -1,0 +1,89 @@
+using Dapper;
+using Npgsql;
+
+namespace Newsletter.Delivery;
+
+/// <summary>One delivery as an admin sees it.</summary>
+public sealed record DeliveryRow(long Id, long RunId, string RunKind, string Email, string Status, int Attempts, string? LastError,
+    string? MessageId, DateTime? SentAt, DateTime UpdatedAt);
+
+/// <summary>How fast a run goes, and when it should be done at that pace.</summary>
+public sealed record RunProgress(double MessagesPerSecond, int Remaining, int? EtaSeconds);
+
+/// <summary>A day and a number, for the dashboard's charts.</summary>
+public sealed record DayCount(DateOnly Day, long Count);
+
+/// <summary>
+/// Read-only views of the ledger for admins: a run's deliveries by state (with the SMTP replies),
+/// "who got issue X", a run's pace, and daily series for the charts. Every list is keyset-paged.
+/// </summary>
+public sealed class SendReports(NpgsqlDataSource db, TimeProvider clock)
+{
+    private const string RowColumns = """
+        d.id, d.run_id, r.kind as run_kind, coalesce(s.email, '(erased)') as email, d.status, d.attempts, d.last_error, d.message_id, d.sent_at, d.updated_at
+        """;
+
+    /// <summary>A run's deliveries, optionally of one state, in id order after <paramref name="after"/>.</summary>
+    public async Task<IReadOnlyList<DeliveryRow>> DeliveriesAsync(long runId, string? status, long after, int limit, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        return (await connection.QueryAsync<DeliveryRow>(new CommandDefinition($"""
+            select {RowColumns}
+            from deliveries d join runs r on r.id = d.run_id left join subscribers s on s.id = d.subscriber_id
+            where d.run_id = @runId and d.id > @after and (@status::text is null or d.status = @status::text)
+            order by d.id limit @limit
+            """, new { runId, status, after, limit }, cancellationToken: ct))).ToList();
+    }
+
+    /// <summary>Who got (or is to get) an issue: its deliveries, optionally for one address.</summary>
+    public async Task<IReadOnlyList<DeliveryRow>> IssueDeliveriesAsync(long issueId, string? email, long after, int limit, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        return (await connection.QueryAsync<DeliveryRow>(new CommandDefinition($"""
+            select {RowColumns}
+            from receipts rc join deliveries d on d.id = rc.delivery_id join runs r on r.id = d.run_id join subscribers s on s.id = d.subscriber_id
+            where rc.issue_id = @issueId and d.id > @after and (@email::text is null or lower(s.email) = lower(@email::text))
+            order by d.id limit @limit
+            """, new { issueId, email, after, limit }, cancellationToken: ct))).ToList();
+    }
+
+    /// <summary>The pace of a run over the last minute, and the time left at that pace.</summary>
+    public async Task<RunProgress> ProgressAsync(long runId, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var (recent, remaining) = await connection.QuerySingleAsync<(long, int)>(new CommandDefinition("""
+            select count(*) filter (where status = 'sent' and sent_at > @since),
+                   count(*) filter (where status in ('queued', 'claimed', 'sending', 'retrying'))::int
+            from deliveries where run_id = @runId
+            """, new { runId, since = clock.GetUtcNow().UtcDateTime.AddMinutes(-1) }, cancellationToken: ct));
+        var rate = recent / 60.0;
+        return new RunProgress(Math.Round(rate, 1), remaining, rate > 0 ? (int)Math.Ceiling(remaining / rate) : null);
+    }
+
+    /// <summary>Messages sent per day over the last <paramref name="days"/> days (UTC), zeros included.</summary>
+    public async Task<IReadOnlyList<DayCount>> SentPerDayAsync(int days, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var today = clock.GetUtcNow().UtcDateTime.Date;
+        return (await connection.QueryAsync<(DateTime, long)>(new CommandDefinition("""
+            select day, (select count(*) from deliveries where status = 'sent' and sent_at >= day and sent_at < day + interval '1 day')
+            from generate_series(@from::timestamptz, @to::timestamptz, interval '1 day') as day order by day
+            """, new { from = today.AddDays(1 - days), to = today }, cancellationToken: ct)))
+            .Select(r => new DayCount(DateOnly.FromDateTime(r.Item1), r.Item2)).ToList();
+    }
+
+    /// <summary>Active subscribers at the end of each of the last <paramref name="days"/> days (UTC).</summary>
+    public async Task<IReadOnlyList<DayCount>> SubscribersPerDayAsync(int days, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var today = clock.GetUtcNow().UtcDateTime.Date;
+        return (await connection.QueryAsync<(DateTime, long)>(new CommandDefinition("""
+            select day, (select count(*) from subscribers
+                         where confirmed_at < day + interval '1 day'
+                           and (unsubscribed_at is null or unsubscribed_at >= day + interval '1 day')
+                           and status in ('active', 'unsubscribed'))
+            from generate_series(@from::timestamptz, @to::timestamptz, interval '1 day') as day order by day
+            """, new { from = today.AddDays(1 - days), to = today }, cancellationToken: ct)))
+            .Select(r => new DayCount(DateOnly.FromDateTime(r.Item1), r.Item2)).ToList();
+    }
+}

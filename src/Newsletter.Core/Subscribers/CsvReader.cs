@@ -1,0 +1,115 @@
+using System.Text;
+using Newsletter.Validation;
+
+namespace Newsletter.Subscribers;
+
+/// <summary>
+/// A streaming RFC 4180 reader: comma-separated fields, optionally in double quotes (a quote
+/// inside is doubled; a quoted field may span lines), records ended by CRLF or LF. Reads strict
+/// UTF-8 (a leading byte order mark is skipped); a byte sequence that is not UTF-8 or a broken
+/// quote stops the read with the line it is on. Never holds more than one record.
+/// </summary>
+public sealed class CsvReader : IDisposable
+{
+    private const int MaxFieldLength = 4096;
+    private readonly TextReader _reader;
+    private readonly List<string> _fields = [];
+    private readonly StringBuilder _field = new();
+
+    public CsvReader(Stream stream)
+    {
+        _reader = new StreamReader(stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true),
+            detectEncodingFromByteOrderMarks: false, bufferSize: 64 * 1024);
+    }
+
+    private bool _started;
+
+    /// <summary>The line the last record returned started on (1 for the first line).</summary>
+    public long RecordLine { get; private set; }
+
+    private long _line = 1;
+
+    /// <summary>The next record's fields, or null at the end of the input.</summary>
+    /// <exception cref="InputException">The input is not UTF-8, a quote is broken, or a field is longer than 4,096 characters.</exception>
+    public IReadOnlyList<string>? Read()
+    {
+        _fields.Clear();
+        _field.Clear();
+        RecordLine = _line;
+        try
+        {
+            if (!_started)
+            {
+                _started = true;
+                if (_reader.Peek() == '\uFEFF') _reader.Read();
+            }
+            var c = _reader.Read();
+            if (c == -1) return null;
+            while (true)
+            {
+                if (c == '"' && _field.Length == 0)
+                {
+                    // A quoted field: up to the closing quote, doubled quotes standing for one.
+                    while (true)
+                    {
+                        c = _reader.Read();
+                        if (c == -1) throw new InputException("csv", $"line {RecordLine}: a quoted field is not closed");
+                        if (c == '"')
+                        {
+                            if (_reader.Peek() == '"') { _reader.Read(); Append('"'); continue; }
+                            break;
+                        }
+                        if (c == '\n') _line++;
+                        Append((char)c);
+                    }
+                    c = _reader.Read();
+                    if (c is not (',' or '\r' or '\n' or -1))
+                        throw new InputException("csv", $"line {_line}: text after the closing quote of a field (a quote inside a field must be doubled)");
+                }
+                else
+                {
+                    while (c is not (',' or '\r' or '\n' or -1))
+                    {
+                        if (c == '"') throw new InputException("csv", $"line {_line}: a quote inside an unquoted field (quote the field and double the quote)");
+                        Append((char)c);
+                        c = _reader.Read();
+                    }
+                }
+                _fields.Add(_field.ToString());
+                _field.Clear();
+                if (c == ',') { c = _reader.Read(); continue; }
+                if (c == '\r' && _reader.Peek() == '\n') _reader.Read();
+                if (c is '\r' or '\n') _line++;
+                return _fields.ToArray();
+            }
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new InputException("csv", $"the file is not UTF-8 (found reading on from line {_line}); save it as UTF-8, with or without BOM");
+        }
+    }
+
+    private void Append(char c)
+    {
+        if (_field.Length >= MaxFieldLength) throw new InputException("csv", $"line {_line}: a field is longer than {MaxFieldLength} characters");
+        _field.Append(c);
+    }
+
+    /// <summary>Writes one field, quoted when it needs to be.</summary>
+    public static void WriteField(TextWriter writer, string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return;
+        if (value.AsSpan().IndexOfAny(",\"\r\n") >= 0)
+        {
+            writer.Write('"');
+            writer.Write(value.Replace("\"", "\"\""));
+            writer.Write('"');
+        }
+        else
+        {
+            writer.Write(value);
+        }
+    }
+
+    public void Dispose() => _reader.Dispose();
+}
