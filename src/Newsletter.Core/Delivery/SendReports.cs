@@ -57,7 +57,7 @@ public sealed class SendReports(NpgsqlDataSource db, TimeProvider clock)
             from deliveries where run_id = @runId
             """, new { runId, since = clock.GetUtcNow().UtcDateTime.AddMinutes(-1) }, cancellationToken: ct));
         var rate = recent / 60.0;
-        return new RunProgress(Math.Round(rate, 1), remaining, rate > 0 ? (int)Math.Ceiling(remaining / rate) : null);
+        return new RunProgress(Math.Round(rate, 2), remaining, rate > 0 ? (int)Math.Ceiling(remaining / rate) : null);
     }
 
     /// <summary>Messages sent per day over the last <paramref name="days"/> days (UTC), zeros included.</summary>

@@ -207,9 +207,12 @@ public static class AdminApi
     {
         if (request.ContentType is not { } type || !type.StartsWith("text/csv", StringComparison.OrdinalIgnoreCase))
             throw new InputException("Content-Type", "must be text/csv");
-        // The row limit bounds an import, not the request size.
+        // The row limit bounds an import, not the request size. The CSV reader streams the body
+        // synchronously (one admin import at a time holds one thread).
         if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             size.MaxRequestBodySize = null;
+        if (request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpBodyControlFeature>() is { } body)
+            body.AllowSynchronousIO = true;
         var report = await import.ImportAsync(request.Body, status is null ? SubscriberStatus.Active : Wire.Parse<SubscriberStatus>("status", status), null, ct);
         return TypedResults.Ok(report);
     }
@@ -326,16 +329,24 @@ internal sealed class ProblemFilter : IEndpointFilter
 /// Lets a request through only with the configured admin key, compared in constant time. With no
 /// key configured the admin API is closed. A refusal says nothing about why.
 /// </summary>
-internal sealed class AdminKeyFilter(IOptions<NewsletterOptions> options) : IEndpointFilter
+internal sealed class AdminKeyFilter(IOptions<NewsletterOptions> options, AuthFailures failures) : IEndpointFilter
 {
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
+        var http = context.HttpContext;
+        var address = http.Connection.RemoteIpAddress?.ToString();
+        if (failures.Blocked(address) is { } wait)
+        {
+            http.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return TypedResults.Problem(title: "Too many requests", statusCode: StatusCodes.Status429TooManyRequests);
+        }
         var configured = options.Value.AdminApiKey;
-        var header = context.HttpContext.Request.Headers.Authorization.ToString();
+        var header = http.Request.Headers.Authorization.ToString();
         var presented = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : "";
         if (string.IsNullOrEmpty(configured) || !KeysEqual(configured, presented))
         {
-            context.HttpContext.Response.Headers.WWWAuthenticate = "Bearer";
+            failures.Fail(address);
+            http.Response.Headers.WWWAuthenticate = "Bearer";
             return TypedResults.Problem(title: "Unauthorized", statusCode: StatusCodes.Status401Unauthorized);
         }
         return await next(context);

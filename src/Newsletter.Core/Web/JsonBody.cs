@@ -39,7 +39,9 @@ internal static class JsonBody
                 {
                     JsonValueKind.String => property.Value.GetString(),
                     JsonValueKind.Null => null,
-                    _ => throw new InputException(property.Name, "must be a string"),
+                    JsonValueKind.True => "true",
+                    JsonValueKind.False => "false",
+                    _ => throw new InputException(property.Name, "must be a string (or true/false)"),
                 };
             }
             return fields;

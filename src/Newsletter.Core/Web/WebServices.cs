@@ -24,6 +24,8 @@ public static class WebServices
             return Task.CompletedTask;
         }));
         builder.AddSubscriberPages();
+        builder.AddAdminPages();
+        builder.Services.AddSingleton<AuthFailures>();
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database").AddCheck<SmtpHealthCheck>("smtp");
         return builder;
     }
@@ -32,6 +34,7 @@ public static class WebServices
     {
         app.UseStatusCodePages();
         app.MapSubscriberPages();
+        app.MapAdminPages();
         app.MapAdminApi();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapHealthChecks("/health", new HealthCheckOptions
