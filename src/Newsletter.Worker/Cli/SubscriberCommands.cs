@@ -51,11 +51,16 @@ internal static class SubscriberCommands
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
                     .StartAsync(async progress =>
                     {
-                        var task = progress.AddTask("importing", maxValue: Math.Max(1, file.Length));
-                        var work = importer.ImportAsync(file, asStatus, rows => task.Description = $"importing ({rows:N0} rows read)", token);
+                        var task = progress.AddTask("reading", maxValue: Math.Max(1, file.Length));
+                        long read = 0;
+                        var work = importer.ImportAsync(file, asStatus, rows => Interlocked.Exchange(ref read, rows), token);
                         while (!work.IsCompleted)
                         {
                             task.Value = Math.Min(file.Length, file.Position);
+                            // Once the file is read, the rows are merged into the list in one transaction.
+                            task.Description = file.Position >= file.Length
+                                ? $"merging {Interlocked.Read(ref read):N0} rows"
+                                : $"reading ({Interlocked.Read(ref read):N0} rows)";
                             await Task.WhenAny(work, Task.Delay(100, token));
                         }
                         task.Value = task.MaxValue;
