@@ -40,13 +40,32 @@ public sealed class DeliveryEngine(
     private readonly SemaphoreSlim _renderLock = new(1, 1);
     private IMailLane[]? _lanes;
     private int _consecutiveConnectionFailures;
+    private Task<List<Claimed>>? _next;
+    private long? _nextRun;
 
     /// <summary>Claims and sends one batch of due deliveries (of one run, or of any); returns how many were claimed.</summary>
     public async Task<int> DeliverBatchAsync(long? runId = null, CancellationToken ct = default)
     {
-        await ReleaseExpiredLeasesAsync(ct);
-        var claimed = await ClaimAsync(runId, ct);
+        List<Claimed> claimed;
+        if (_next is { } next && _nextRun == runId)
+        {
+            _next = null;
+            claimed = await next;
+        }
+        else
+        {
+            await ReleaseNextAsync();
+            claimed = await ReleaseExpiredAndClaimAsync(runId, ct);
+        }
         if (claimed.Count == 0) return 0;
+        // A full batch: more is probably due. Claim it while this one is sent, so the lanes do not
+        // wait for the database between batches. (It is sent after this batch, so a subscriber's
+        // deliveries still go out in the order they were queued.)
+        if (claimed.Count == options.Value.BatchSize && !ct.IsCancellationRequested)
+        {
+            _next = ReleaseExpiredAndClaimAsync(runId, ct);
+            _nextRun = runId;
+        }
 
         var sender = string.IsNullOrWhiteSpace(smtp.Value.ReturnPath) ? newsletter.Value.FromMailbox : new MailboxAddress("", smtp.Value.ReturnPath);
         var pause = new System.Collections.Concurrent.ConcurrentDictionary<long, string>();
@@ -194,6 +213,34 @@ public sealed class DeliveryEngine(
         while (await DeliverBatchAsync(runId, ct) > 0) { }
     }
 
+    private async Task<List<Claimed>> ReleaseExpiredAndClaimAsync(long? runId, CancellationToken ct)
+    {
+        await ReleaseExpiredLeasesAsync(ct);
+        return await ClaimAsync(runId, ct);
+    }
+
+    /// <summary>Gives a batch claimed ahead, and not started, back to the queue.</summary>
+    private async Task ReleaseNextAsync()
+    {
+        if (_next is not { } next) return;
+        _next = null;
+        List<Claimed> claimed;
+        try
+        {
+            claimed = await next;
+        }
+        catch (Exception e) when (e is OperationCanceledException or NpgsqlException)
+        {
+            return; // nothing was claimed, or the claim's transaction rolled back
+        }
+        if (claimed.Count == 0) return;
+        await using var connection = await db.OpenConnectionAsync(CancellationToken.None);
+        await connection.ExecuteAsync(new CommandDefinition("""
+            update deliveries set status = 'queued', lease_until = null, attempts = greatest(attempts - 1, 0), updated_at = @now
+            where id = any(@ids) and status = 'claimed'
+            """, new { ids = claimed.Select(c => c.Id).ToArray(), now = Now() }));
+    }
+
     private async Task<List<Claimed>> ClaimAsync(long? runId, CancellationToken ct)
     {
         var now = Now();
@@ -324,6 +371,7 @@ public sealed class DeliveryEngine(
 
     public async ValueTask DisposeAsync()
     {
+        await ReleaseNextAsync();
         if (_lanes is null) return;
         foreach (var lane in _lanes) await lane.DisposeAsync();
         _lanes = null;

@@ -91,6 +91,29 @@ public sealed class LedgerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_full_batch_claims_the_next_one_ahead_and_an_engine_that_stops_gives_it_back()
+    {
+        await PublishAsync("issue-1");
+        for (var i = 0; i < 5; i++) await SubscribeAsync($"reader{i}@example.org", Cadence.Weekly, backfill: true);
+        var run = (await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, null)).Run;
+
+        await using (var engine = _db.Engine(Smtp(), _clock, new DeliveryOptions { BatchSize = 2 }))
+        {
+            Assert.Equal(2, await engine.DeliverBatchAsync());
+            Assert.Equal(2, _smtp.Messages.Count);
+            Assert.Equal(2L, await _db.ScalarAsync<long>("select count(*) from deliveries where status = 'claimed'")); // the next batch, claimed ahead
+        }
+        // Disposed before sending it: the batch claimed ahead is back in the queue, as if never claimed.
+        Assert.Equal(3L, await _db.ScalarAsync<long>("select count(*) from deliveries where status = 'queued' and attempts = 0"));
+
+        await using (var engine = _db.Engine(Smtp(), _clock, new DeliveryOptions { BatchSize = 2 }))
+            await engine.DeliverRunAsync(run.Id);
+        Assert.Equal(5, _smtp.Messages.Count);
+        Assert.Equal(5, Received().Count);
+        Assert.Equal("done", (await _db.Ledger().GetAsync(run.Id))!.Status);
+    }
+
+    [Fact]
     public async Task A_second_start_while_a_run_is_open_returns_the_open_run()
     {
         await SubscribeAsync("reader@example.org", Cadence.Daily);
