@@ -102,6 +102,9 @@ public sealed class DeliveryFaultTests : IAsyncLifetime
         Assert.Equal("sent", deliveries[1].Status);
         Assert.Equal("bounced", await _db.ScalarAsync<string>("select status from subscribers where email = 'gone@example.org'"));
         Assert.Contains("user unknown", await _db.ScalarAsync<string>("select status_reason from subscribers where email = 'gone@example.org'"));
+        var history = (await _db.Subscriptions().HistoryAsync("gone@example.org"))!;
+        Assert.Equal(("bounced", "bounce"), (history[^1].Event, history[^1].Source));
+        Assert.Contains("5.1.1", history[^1].Detail);
         var run = await RunAsync();
         Assert.Equal(("done", 1, 1), (run.Status, run.Failed, run.Sent));
     }

@@ -114,6 +114,25 @@ public sealed class LedgerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_sender_honours_the_suppression_list_and_an_unsubscribe_that_commits_after_the_claim()
+    {
+        await PublishAsync("issue-1");
+        await SubscribeAsync("suppressed@example.org", Cadence.Weekly, backfill: true);
+        var leaving = await SubscribeAsync("leaving@example.org", Cadence.Weekly, backfill: true);
+        await SubscribeAsync("reader@example.org", Cadence.Weekly, backfill: true);
+        await _db.Ledger(_clock).StartDigestAsync(Cadence.Weekly, null);
+        // Both changes come after the deliveries were queued (and, for a worker, possibly claimed).
+        await using (var connection = await _db.DataSource.OpenConnectionAsync())
+            await connection.ExecuteAsync("insert into suppressions (email_hash, reason) values (sha256(convert_to('suppressed@example.org', 'UTF8')), 'admin')");
+        await _db.Subscriptions(_clock).UnsubscribeAsync(leaving.PublicId, ChangeSource.OneClick, ClientInfo.None);
+
+        await Engine().DeliverBatchAsync();
+
+        Assert.Equal(["reader@example.org"], Received().Keys);
+        Assert.Equal(2L, await _db.ScalarAsync<long>("select count(*) from deliveries where status = 'cancelled'"));
+    }
+
+    [Fact]
     public async Task A_second_start_while_a_run_is_open_returns_the_open_run()
     {
         await SubscribeAsync("reader@example.org", Cadence.Daily);

@@ -31,6 +31,10 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public IssueStore Issues(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System);
 
+    public Subscriptions Subscriptions(TimeProvider? clock = null) =>
+        new(DataSource, Ledger(clock), Microsoft.Extensions.Options.Options.Create(new SubscribeOptions()),
+            Microsoft.Extensions.Options.Options.Create(new DeliveryOptions()), clock ?? TimeProvider.System);
+
     public SendLedger Ledger(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System, NullLogger<SendLedger>.Instance);
 
     public DeliveryEngine Engine(IMailTransport transport, TimeProvider? clock = null, DeliveryOptions? delivery = null, ScheduleOptions? schedule = null)
