@@ -67,7 +67,9 @@ internal static class DeliveryBenchmark
             var (run, _) = await ledger.StartDigestAsync(Cadence.Weekly, null);
             enqueue.Stop();
 
-            var (deliverSeconds, peakRss) = await DeliverAsync(postgres.ConnectionString, port, lanes, dkim ? DkimKey(dir) : null);
+            var work = Path.Combine(dir, "work");
+            Directory.CreateDirectory(work);
+            var (deliverSeconds, peakRss) = await DeliverAsync(postgres.ConnectionString, port, lanes, dkim ? DkimKey(dir) : null, work, !args.Contains("--compile-in-process"));
             var after = (await ledger.GetAsync(run.Id))!;
             var size = await MessageSizeAsync(issue);
             var sourceSeconds = await SmtpSourceAsync(port, lanes, subscribers, size);
@@ -79,7 +81,7 @@ internal static class DeliveryBenchmark
             Console.WriteLine($"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {subscribers:N0} | {seed.Elapsed.TotalSeconds:0.0} s | {enqueue.Elapsed.TotalSeconds:0.00} s | {after.Sent:N0} sent, {after.Failed + after.Uncertain} not | {ours:0} | {baseline:0} | {ours / baseline:0.00} | {peakRss / 1024.0 / 1024.0:0} MB |"));
-            Console.WriteLine($"(lanes {lanes}, message size {size:N0} bytes, {(dkim ? "DKIM-signed (RSA-2048)" : "no DKIM")}, run {after.Status})");
+            Console.WriteLine($"(lanes {lanes}, message size {size:N0} bytes, {(dkim ? "DKIM-signed (RSA-2048)" : "no DKIM")}, templates {(args.Contains("--compile-in-process") ? "compiled in the process" : "compiled ahead")}, run {after.Status})");
             return 0;
         }
         finally
@@ -98,7 +100,7 @@ internal static class DeliveryBenchmark
         return path;
     }
 
-    private static async Task<(double Seconds, long PeakRss)> DeliverAsync(string connectionString, int port, int lanes, string? dkimKey)
+    private static async Task<(double Seconds, long PeakRss)> DeliverAsync(string connectionString, int port, int lanes, string? dkimKey, string workingDirectory, bool compileAhead)
     {
         var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "newsletter.dll"), "send", "weekly", "--deliver"])
         {
@@ -117,6 +119,17 @@ internal static class DeliveryBenchmark
             start.Environment["Newsletter__Dkim__Domain"] = "example.org";
             start.Environment["Newsletter__Dkim__Selector"] = "bench";
             start.Environment["Newsletter__Dkim__PrivateKeyPath"] = dkimKey;
+        }
+        // As a deployment does: the templates are compiled once, ahead, so the service process
+        // loads them and never runs the compiler (`--compile-in-process` measures without it).
+        start.WorkingDirectory = workingDirectory;
+        if (compileAhead)
+        {
+            var compile = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "newsletter.dll"), "templates", "compile"])
+                { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+            using var compiler = Process.Start(compile)!;
+            await compiler.WaitForExitAsync();
+            if (compiler.ExitCode != 0) throw new InvalidOperationException($"newsletter templates compile failed: {await compiler.StandardError.ReadToEndAsync()}");
         }
         var watch = Stopwatch.StartNew();
         using var process = Process.Start(start)!;

@@ -28,10 +28,18 @@ public sealed class NewsletterOptions
     /// <summary>A copy of <c>templates/</c> to restyle mail and pages without rebuilding.</summary>
     public string? TemplatesDirectory { get; set; }
 
+    /// <summary>Where compiled templates are kept between processes; <c>{DataDirectory}/compiled-templates</c> when unset.</summary>
+    public string? CompiledTemplatesDirectory { get; set; }
+
     /// <summary>Folder with PostgreSQL's server binaries (initdb, pg_ctl) for the private cluster; found automatically when unset.</summary>
     public string? PostgresBinDirectory { get; set; }
 
     public MailboxAddress FromMailbox => MailboxAddress.Parse(From);
+
+    public string ResolvedCompiledTemplatesDirectory =>
+        Path.GetFullPath(string.IsNullOrWhiteSpace(CompiledTemplatesDirectory)
+            ? Path.Combine(DataDirectory, "compiled-templates")
+            : CompiledTemplatesDirectory);
 
     public string ResolvedTemplatesDirectory =>
         Path.GetFullPath(string.IsNullOrWhiteSpace(TemplatesDirectory)

@@ -13,6 +13,15 @@ namespace Newsletter.Digests;
 /// </summary>
 public sealed class TemplateEngine
 {
+    /// <summary>Every template under the folder, as keys (<c>email/Digest</c>), partials and layouts included.</summary>
+    public IReadOnlyList<string> Keys() => System.IO.Directory.EnumerateFiles(Directory, "*.cshtml", SearchOption.AllDirectories)
+        .Select(f => Path.GetRelativePath(Directory, f).Replace('\\', '/')[..^".cshtml".Length])
+        .Order(StringComparer.Ordinal)
+        .ToList();
+
+    /// <summary>Compiles <paramref name="template"/> (or takes it from the compiled-template cache) without rendering it.</summary>
+    public Task CompileAsync(string template) => _engine.CompileTemplateAsync(template);
+
     private static readonly System.Text.Encodings.Web.HtmlEncoder Encoder =
         System.Text.Encodings.Web.HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
 
@@ -21,8 +30,9 @@ public sealed class TemplateEngine
     public TemplateEngine(IOptions<NewsletterOptions> options)
     {
         Directory = options.Value.ResolvedTemplatesDirectory;
+        var project = new TemplateFolderProject(Directory);
         _engine = new RazorLightEngineBuilder()
-            .UseProject(new TemplateFolderProject(Directory))
+            .UseProject(project)
             // Templates compile against RazorLight, the runtime and our model types only, not
             // against everything the service references (ASP.NET Core, Quartz, Npgsql, the
             // compiler itself): a fraction of the metadata to load, and of the working set.
@@ -33,7 +43,9 @@ public sealed class TemplateEngine
                 "System.Reflection.Metadata", "System.Collections.Immutable", "System.IO.Compression", "System.Private.Xml")
             // Markup characters are escaped, letters (Hangul among them) are written as they are.
             .AddPrerenderCallbacks(page => { if (page is TemplatePageBase p) p.HtmlEncoder = Encoder; })
-            .UseMemoryCachingProvider()
+            // Compiled templates are kept on disk by content: a process whose templates were compiled
+            // before (by an earlier start, or by `newsletter templates compile`) never runs the compiler.
+            .UseCachingProvider(new CompiledTemplateCache(project, options.Value.ResolvedCompiledTemplatesDirectory))
             .Build();
     }
 
@@ -53,6 +65,10 @@ internal sealed class TemplateFolderProject(string root) : RazorLightProject
     private const string Extension = ".cshtml";
     private readonly ConcurrentDictionary<string, RazorLightProjectItem> _items = new(StringComparer.Ordinal);
 
+    /// <summary>The template's text, or null when it does not exist.</summary>
+    public string? TextOf(string templateKey) =>
+        GetItemAsync(templateKey).GetAwaiter().GetResult() is TextSourceRazorProjectItem { Exists: true } item ? item.Content : null;
+
     public override Task<RazorLightProjectItem> GetItemAsync(string templateKey)
     {
         var key = Normalize(templateKey);
@@ -69,7 +85,7 @@ internal sealed class TemplateFolderProject(string root) : RazorLightProject
     public override Task<IEnumerable<RazorLightProjectItem>> GetImportsAsync(string templateKey) =>
         Task.FromResult(Enumerable.Empty<RazorLightProjectItem>());
 
-    private static string Normalize(string key)
+    internal static string Normalize(string key)
     {
         var k = key.Replace('\\', '/').TrimStart('/');
         return k.EndsWith(Extension, StringComparison.Ordinal) ? k : k + Extension;

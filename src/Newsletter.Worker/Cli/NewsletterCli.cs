@@ -19,6 +19,7 @@ internal static class NewsletterCli
         root.Add(SubscriberCommands.Create());
         root.Add(PreviewCommands.Preview());
         root.Add(PreviewCommands.Dkim());
+        root.Add(TemplateCommands.Create());
         root.Add(SendCommands.Create());
         // `newsletter` alone runs the service.
         root.SetAction((parse, ct) => RunCommand.ExecuteAsync(null, ct));
