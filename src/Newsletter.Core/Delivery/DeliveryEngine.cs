@@ -233,12 +233,9 @@ public sealed class DeliveryEngine(
         {
             return; // nothing was claimed, or the claim's transaction rolled back
         }
-        if (claimed.Count == 0) return;
-        await using var connection = await db.OpenConnectionAsync(CancellationToken.None);
-        await connection.ExecuteAsync(new CommandDefinition("""
-            update deliveries set status = 'queued', lease_until = null, attempts = greatest(attempts - 1, 0), updated_at = @now
-            where id = any(@ids) and status = 'claimed'
-            """, new { ids = claimed.Select(c => c.Id).ToArray(), now = Now() }));
+        await using var writer = new LedgerWriter(db);
+        foreach (var delivery in claimed) Requeue(writer, delivery.Id);
+        await writer.FlushAsync(CancellationToken.None);
     }
 
     private async Task<List<Claimed>> ClaimAsync(long? runId, CancellationToken ct)

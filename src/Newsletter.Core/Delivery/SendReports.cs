@@ -60,29 +60,41 @@ public sealed class SendReports(NpgsqlDataSource db, TimeProvider clock)
         return new RunProgress(Math.Round(rate, 2), remaining, rate > 0 ? (int)Math.Ceiling(remaining / rate) : null);
     }
 
-    /// <summary>Messages sent per day over the last <paramref name="days"/> days (UTC), zeros included.</summary>
+    /// <summary>Messages sent per day over the last <paramref name="days"/> days (UTC), zeros included: one pass over the ledger.</summary>
     public async Task<IReadOnlyList<DayCount>> SentPerDayAsync(int days, CancellationToken ct = default)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         var today = clock.GetUtcNow().UtcDateTime.Date;
         return (await connection.QueryAsync<(DateTime, long)>(new CommandDefinition("""
-            select day, (select count(*) from deliveries where status = 'sent' and sent_at >= day and sent_at < day + interval '1 day')
-            from generate_series(@from::timestamptz, @to::timestamptz, interval '1 day') as day order by day
+            with sent as (
+                select date_trunc('day', sent_at, 'UTC') as day, count(*) as n
+                from deliveries where status = 'sent' and sent_at >= @from group by 1
+            )
+            select day, coalesce((select n from sent where sent.day = days.day), 0)
+            from generate_series(@from::timestamptz, @to::timestamptz, interval '1 day') as days(day) order by day
             """, new { from = today.AddDays(1 - days), to = today }, cancellationToken: ct)))
             .Select(r => new DayCount(DateOnly.FromDateTime(r.Item1), r.Item2)).ToList();
     }
 
-    /// <summary>Active subscribers at the end of each of the last <paramref name="days"/> days (UTC).</summary>
+    /// <summary>
+    /// Active subscribers at the end of each of the last <paramref name="days"/> days (UTC): those
+    /// confirmed by then, less those of them who had left by then, from one pass over the list.
+    /// </summary>
     public async Task<IReadOnlyList<DayCount>> SubscribersPerDayAsync(int days, CancellationToken ct = default)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         var today = clock.GetUtcNow().UtcDateTime.Date;
         return (await connection.QueryAsync<(DateTime, long)>(new CommandDefinition("""
-            select day, (select count(*) from subscribers
-                         where confirmed_at < day + interval '1 day'
-                           and (unsubscribed_at is null or unsubscribed_at >= day + interval '1 day')
-                           and status in ('active', 'unsubscribed'))
-            from generate_series(@from::timestamptz, @to::timestamptz, interval '1 day') as day order by day
+            with changes as (
+                select date_trunc('day', confirmed_at, 'UTC') as joined, date_trunc('day', unsubscribed_at, 'UTC') as left_on
+                from subscribers where status in ('active', 'unsubscribed') and confirmed_at is not null
+            ),
+            joined as (select joined as day, count(*) as n from changes group by 1),
+            gone as (select left_on as day, count(*) as n from changes where left_on is not null group by 1)
+            select days.day,
+                   coalesce((select sum(n) from joined where joined.day <= days.day), 0)::bigint
+                 - coalesce((select sum(n) from gone where gone.day <= days.day), 0)::bigint
+            from generate_series(@from::timestamptz, @to::timestamptz, interval '1 day') as days(day) order by days.day
             """, new { from = today.AddDays(1 - days), to = today }, cancellationToken: ct)))
             .Select(r => new DayCount(DateOnly.FromDateTime(r.Item1), r.Item2)).ToList();
     }

@@ -134,14 +134,12 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
             transaction: tx, cancellationToken: ct, commandTimeout: 0));
 
         var active = status == SubscriberStatus.Active;
-        var inserted = await connection.ExecuteAsync(new CommandDefinition("""
+        var inserted = await connection.ExecuteAsync(new CommandDefinition($"""
             with added as (
                 insert into subscribers (email, name, cadence, language, status, created_at, updated_at, confirmed_at, issues_from, confirmation_requested_at)
                 select i.email, i.name, coalesce(i.cadence, 'weekly'), coalesce(i.language, 'ko'), @status, @now, @now,
                        case when @active then @now end,
-                       case when @active then (case when @backfill
-                           then coalesce((select max(published_at) from issues where status = 'published' and published_at <= @now), @now)
-                           else @now end) end,
+                       case when @active then {SubscriberStore.IssuesFromNow} end,
                        case when @active then null else @now end
                 from import_rows i
                 where not exists (select 1 from subscribers s where lower(s.email) = lower(i.email))

@@ -11,13 +11,13 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
 {
     // Where a subscriber who becomes active now starts receiving issues: now, or with backfill the
     // latest issue already published, so their first digest is not empty.
-    private const string IssuesFromNow = """
+    internal const string IssuesFromNow = """
         case when @backfill
              then coalesce((select max(published_at) from issues where status = 'published' and published_at <= @now), @now)
              else @now end
         """;
 
-    private const string Columns = "id, public_id, email, name, cadence, language, status, created_at, confirmed_at, unsubscribed_at";
+    internal const string Columns = "id, public_id, email, name, cadence, language, status, created_at, confirmed_at, unsubscribed_at";
 
     /// <summary>Adds an address the admin vouches for, already active.</summary>
     /// <exception cref="ConflictException">The address is already on the list (in any letter case).</exception>

@@ -29,8 +29,6 @@ public enum ConfirmResult { Confirmed, AlreadyActive, NotPending }
 public sealed class Subscriptions(
     NpgsqlDataSource db, SendLedger ledger, IOptions<SubscribeOptions> options, IOptions<DeliveryOptions> delivery, TimeProvider clock)
 {
-    private const string Columns = "id, public_id, email, name, cadence, language, status, created_at, confirmed_at, unsubscribed_at";
-
     /// <summary>Raised after a sign-up made a confirmation mail due.</summary>
     public event Action? ConfirmationDue;
 
@@ -136,7 +134,7 @@ public sealed class Subscriptions(
             if (current.Status is not (SubscriberStatus.Active or SubscriberStatus.Pending)) return current;
             updated = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
                 update subscribers set status = 'unsubscribed', unsubscribed_at = @now, confirmation_requested_at = null, updated_at = @now
-                where id = @Id returning {Columns}
+                where id = @Id returning {SubscriberStore.Columns}
                 """, new { current.Id, now }, tx, cancellationToken: ct));
             runs = (await CancelQueuedAsync(connection, tx, current.Id, "the subscriber unsubscribed", now, ct)).ToList();
             await RecordAsync(connection, tx, current.Id, "unsubscribed", source, null, client, ct);
@@ -172,7 +170,7 @@ public sealed class Subscriptions(
         var newLanguage = language ?? current.Language;
         var updated = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
             update subscribers set cadence = @cadence, language = @language, name = @name, updated_at = @now
-            where id = @Id returning {Columns}
+            where id = @Id returning {SubscriberStore.Columns}
             """, new { current.Id, cadence = Wire.Name(newCadence), language = Wire.Name(newLanguage), name = newName, now = Now() }, tx, cancellationToken: ct));
         if (newCadence != current.Cadence)
             await RecordAsync(connection, tx, current.Id, "cadence_changed", source, $"{Wire.Name(current.Cadence)} -> {Wire.Name(newCadence)}", client, ct);
@@ -188,7 +186,7 @@ public sealed class Subscriptions(
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         return await connection.QuerySingleOrDefaultAsync<Subscriber>(new CommandDefinition(
-            $"select {Columns} from subscribers where public_id = @publicId", new { publicId }, cancellationToken: ct));
+            $"select {SubscriberStore.Columns} from subscribers where public_id = @publicId", new { publicId }, cancellationToken: ct));
     }
 
     /// <summary>A subscriber's history, oldest first; null when no subscriber has the address.</summary>
@@ -235,16 +233,14 @@ public sealed class Subscriptions(
 
     private static Task<Subscriber?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Guid publicId, CancellationToken ct) =>
         connection.QuerySingleOrDefaultAsync<Subscriber>(new CommandDefinition(
-            $"select {Columns} from subscribers where public_id = @publicId for update", new { publicId }, tx, cancellationToken: ct));
+            $"select {SubscriberStore.Columns} from subscribers where public_id = @publicId for update", new { publicId }, tx, cancellationToken: ct));
 
     private Task<Subscriber> ActivateAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long id, DateTime now, CancellationToken ct) =>
         connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
             update subscribers set status = 'active', confirmed_at = @now, unsubscribed_at = null, status_reason = null,
                 confirmation_requested_at = null, updated_at = @now,
-                issues_from = case when @backfill
-                    then coalesce((select max(published_at) from issues where status = 'published' and published_at <= @now), @now)
-                    else @now end
-            where id = @id returning {Columns}
+                issues_from = {SubscriberStore.IssuesFromNow}
+            where id = @id returning {SubscriberStore.Columns}
             """, new { id, now, backfill = delivery.Value.BackfillLatest }, tx, cancellationToken: ct));
 
     private DateTime Now() => clock.GetUtcNow().UtcDateTime;

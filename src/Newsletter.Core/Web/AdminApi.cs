@@ -196,11 +196,7 @@ public static class AdminApi
             cadence is null ? null : Wire.Parse<Cadence>("cadence", cadence),
             q is { Length: > 254 } ? throw new InputException("q", "must be at most 254 characters") : q,
             after ?? 0, Limit(limit), ct);
-        return TypedResults.Ok(new
-        {
-            items = rows.Select(SubscriberJson),
-            next = rows.Count == Limit(limit) ? rows[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
-        });
+        return TypedResults.Ok(new { items = rows.Select(SubscriberJson), next = Next(rows, Limit(limit), r => r.Id) });
     }
 
     public static async Task<IResult> ImportSubscribers(HttpRequest request, string? status, SubscriberImport import, CancellationToken ct)
@@ -235,11 +231,11 @@ public static class AdminApi
     private static int Limit(int? limit) => limit is null ? 100 : limit is >= 1 and <= 1000 ? limit.Value
         : throw new InputException("limit", "must be between 1 and 1000");
 
-    private static object Page<T>(IReadOnlyList<T> rows, int limit, Func<T, long> key) => new
-    {
-        items = rows,
-        next = rows.Count == limit ? key(rows[^1]).ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
-    };
+    private static object Page<T>(IReadOnlyList<T> rows, int limit, Func<T, long> key) => new { items = rows, next = Next(rows, limit, key) };
+
+    /// <summary>The keyset cursor of the page after a full one; null after the last.</summary>
+    private static string? Next<T>(IReadOnlyList<T> rows, int limit, Func<T, long> key) =>
+        rows.Count == limit ? key(rows[^1]).ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
 
     private static object IssueDetailJson(Issue i) => new
     {

@@ -69,7 +69,7 @@ public static class AdminPages
     // ---- session ---------------------------------------------------------------------------
 
     private static Task LoginForm(HttpContext http, IAntiforgery antiforgery) =>
-        RenderAsync(http, "admin/Login", new AdminLoginPage { Title = "Sign in", Token = Token(http, antiforgery), SignedIn = false });
+        RenderAsync(http, "admin/Login", new AdminLoginPage { Title = "Sign in", Token = HtmlPage.Token(http, antiforgery), SignedIn = false });
 
     private static async Task Login(HttpContext http, IAntiforgery antiforgery, AuthFailures failures, IOptions<NewsletterOptions> options)
     {
@@ -79,7 +79,7 @@ public static class AdminPages
         if (failures.Blocked(address) is { } wait)
         {
             http.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await RenderAsync(http, "admin/Login", new AdminLoginPage { Title = "Sign in", Token = Token(http, antiforgery), SignedIn = false,
+            await RenderAsync(http, "admin/Login", new AdminLoginPage { Title = "Sign in", Token = HtmlPage.Token(http, antiforgery), SignedIn = false,
                 Error = "Too many wrong keys from this address; wait a minute." }, StatusCodes.Status429TooManyRequests);
             return;
         }
@@ -87,7 +87,7 @@ public static class AdminPages
         if (string.IsNullOrEmpty(configured) || !AdminKeyFilter.KeysEqual(configured, form["key"].ToString()))
         {
             failures.Fail(address);
-            await RenderAsync(http, "admin/Login", new AdminLoginPage { Title = "Sign in", Token = Token(http, antiforgery), SignedIn = false,
+            await RenderAsync(http, "admin/Login", new AdminLoginPage { Title = "Sign in", Token = HtmlPage.Token(http, antiforgery), SignedIn = false,
                 Error = string.IsNullOrEmpty(configured) ? "The dashboard is closed: Newsletter__AdminApiKey is not set." : "That is not the admin key." },
                 StatusCodes.Status401Unauthorized);
             return;
@@ -112,12 +112,11 @@ public static class AdminPages
         var runs = await ledger.ListAsync(10, ct);
         await RenderAsync(http, "admin/Overview", new AdminOverviewPage
         {
-            Title = "Overview", Token = Token(http, antiforgery), Notice = http.Request.Query["notice"],
+            Title = "Overview", Token = HtmlPage.Token(http, antiforgery), Notice = http.Request.Query["notice"],
             Counts = await subscribers.CountsAsync(ct),
             Runs = runs,
             SentChart = SvgChart.Bars(await reports.SentPerDayAsync(30, ct), "Messages sent per day, last 30 days", "messages"),
             SubscribersChart = SvgChart.Bars(await reports.SubscribersPerDayAsync(30, ct), "Active subscribers, last 30 days", "subscribers"),
-            RefreshSeconds = runs.Any(r => r.Status == "sending") ? 5 : null,
         });
     }
 
@@ -135,7 +134,7 @@ public static class AdminPages
     private static async Task Issues(HttpContext http, IAntiforgery antiforgery, IssueStore issues, CancellationToken ct) =>
         await RenderAsync(http, "admin/Issues", new AdminIssuesPage
         {
-            Title = "Issues", Token = Token(http, antiforgery), Notice = http.Request.Query["notice"], Issues = await issues.ListAsync(ct: ct),
+            Title = "Issues", Token = HtmlPage.Token(http, antiforgery), Notice = http.Request.Query["notice"], Issues = await issues.ListAsync(ct: ct),
         });
 
     private static async Task ImportIssue(HttpContext http, IAntiforgery antiforgery, IssueStore issues, CancellationToken ct)
@@ -157,7 +156,7 @@ public static class AdminPages
         {
             await RenderAsync(http, "admin/Issues", new AdminIssuesPage
             {
-                Title = "Issues", Token = Token(http, antiforgery), Issues = await issues.ListAsync(ct: ct), Json = json, Error = e.Message,
+                Title = "Issues", Token = HtmlPage.Token(http, antiforgery), Issues = await issues.ListAsync(ct: ct), Json = json, Error = e.Message,
             }, StatusCodes.Status400BadRequest);
         }
     }
@@ -202,7 +201,7 @@ public static class AdminPages
         }
         await RenderAsync(http, "admin/Run", new AdminRunPage
         {
-            Title = $"Run {id}", Token = Token(http, antiforgery), Notice = http.Request.Query["notice"], Run = run,
+            Title = $"Run {id}", Token = HtmlPage.Token(http, antiforgery), Notice = http.Request.Query["notice"], Run = run,
             Progress = await reports.ProgressAsync(id, ct),
             Failed = await reports.DeliveriesAsync(id, "failed", 0, 50, ct),
             Uncertain = await reports.DeliveriesAsync(id, "uncertain", 0, 50, ct),
@@ -240,7 +239,7 @@ public static class AdminPages
                 q, after ?? 0, pageSize, ct);
             await RenderAsync(http, "admin/Subscribers", new AdminSubscribersPage
             {
-                Title = "Subscribers", Token = Token(http, antiforgery), Subscribers = rows, Counts = await subscribers.CountsAsync(ct),
+                Title = "Subscribers", Token = HtmlPage.Token(http, antiforgery), Subscribers = rows, Counts = await subscribers.CountsAsync(ct),
                 Query = q, Status = status, Cadence = cadence,
                 NextUrl = rows.Count == pageSize
                     ? $"/admin/subscribers?q={Uri.EscapeDataString(q ?? "")}&status={Uri.EscapeDataString(status ?? "")}&cadence={Uri.EscapeDataString(cadence ?? "")}&after={rows[^1].Id}"
@@ -270,7 +269,7 @@ public static class AdminPages
     }
 
     private static Task MessageAsync(HttpContext http, IAntiforgery antiforgery, string title, string text, int status) =>
-        RenderAsync(http, "admin/Message", new AdminMessagePage { Title = title, Token = Token(http, antiforgery), Paragraphs = [text], Error = text }, status);
+        RenderAsync(http, "admin/Message", new AdminMessagePage { Title = title, Token = HtmlPage.Token(http, antiforgery), Paragraphs = [text], Error = text }, status);
 
     private static void SeeOther(HttpContext http, string location)
     {
@@ -301,23 +300,8 @@ public static class AdminPages
         return null;
     }
 
-    private static FormToken Token(HttpContext http, IAntiforgery antiforgery)
-    {
-        var tokens = antiforgery.GetAndStoreTokens(http);
-        return new FormToken(tokens.FormFieldName, tokens.RequestToken!);
-    }
-
-    private static async Task RenderAsync<T>(HttpContext http, string template, T model, int status = StatusCodes.Status200OK) where T : AdminView
-    {
-        var html = await http.RequestServices.GetRequiredService<TemplateEngine>().RenderAsync(template, model);
-        var response = http.Response;
-        response.StatusCode = status;
-        response.ContentType = "text/html; charset=utf-8";
-        response.Headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-        response.Headers.XContentTypeOptions = "nosniff";
-        response.Headers.XFrameOptions = "DENY";
-        response.Headers["Referrer-Policy"] = "same-origin";
-        response.Headers.CacheControl = "no-store";
-        await response.WriteAsync(html, http.RequestAborted);
-    }
+    private static Task RenderAsync<T>(HttpContext http, string template, T model, int status = StatusCodes.Status200OK) where T : AdminView =>
+        HtmlPage.WriteAsync(http, template, model, status,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            "same-origin", noStore: true);
 }

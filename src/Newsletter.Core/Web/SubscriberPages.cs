@@ -94,7 +94,7 @@ public static class SubscriberPages
         var s = Strings(http, null);
         await RenderAsync(http, "web/Subscribe", new SubscribePage
         {
-            S = s, Title = s.SubscribeTitle, NewsletterName = Name(http), Token = Token(http, antiforgery),
+            S = s, Title = s.SubscribeTitle, NewsletterName = Name(http), Token = HtmlPage.Token(http, antiforgery),
             Language = s.Lang == "en" ? Language.En : Language.Ko,
             OtherLanguageUrl = $"/subscribe?lang={Other(s)}",
         });
@@ -118,7 +118,7 @@ public static class SubscriberPages
         {
             await RenderAsync(http, "web/Subscribe", new SubscribePage
             {
-                S = s, Title = s.SubscribeTitle, NewsletterName = Name(http), Token = Token(http, antiforgery),
+                S = s, Title = s.SubscribeTitle, NewsletterName = Name(http), Token = HtmlPage.Token(http, antiforgery),
                 Email = email ?? "", Name = name ?? "",
                 Cadence = Enum.TryParse<Cadence>(cadence, true, out var c) ? c : Cadence.Weekly,
                 Language = Enum.TryParse<Language>(language, true, out var l) ? l : Language.Ko,
@@ -141,7 +141,7 @@ public static class SubscriberPages
         if (subscriber is null) return;
         var s = Strings(http, subscriber);
         await RenderAsync(http, "web/Message", Message(http, s, s.ConfirmTitle, [s.ConfirmBody],
-            forms: [new ButtonForm($"/confirm/{token}", s.ConfirmButton, true, [])], token: Token(http, antiforgery)));
+            forms: [new ButtonForm($"/confirm/{token}", s.ConfirmButton, true, [])], token: HtmlPage.Token(http, antiforgery)));
     }
 
     private static async Task Confirm(HttpContext http, string token, IAntiforgery antiforgery, LinkSigner signer, Subscriptions subscriptions,
@@ -219,7 +219,7 @@ public static class SubscriberPages
             return RenderAsync(http, "web/Message", Unsubscribed(http, s, token, antiforgery), status);
         return RenderAsync(http, "web/Preferences", new PreferencesPage
         {
-            S = s, Title = s.PreferencesTitle, NewsletterName = Name(http), Token = Token(http, antiforgery), Personal = true,
+            S = s, Title = s.PreferencesTitle, NewsletterName = Name(http), Token = HtmlPage.Token(http, antiforgery), Personal = true,
             Subscriber = subscriber, Action = $"/preferences/{token}",
             UnsubscribeAction = $"/unsubscribe/{signer.Create(LinkPurpose.Unsubscribe, subscriber.PublicId, clock.GetUtcNow())}",
             Notice = notice, Error = error,
@@ -245,7 +245,7 @@ public static class SubscriberPages
             forms.Add(new ButtonForm(preferences, s.SwitchToWeekly, false, [("action", "save"), ("cadence", "weekly")], s.SwitchToWeeklyHint));
         await RenderAsync(http, "web/Message", Message(http, s, s.UnsubscribeTitle,
             [string.Format(CultureInfo.InvariantCulture, s.UnsubscribeBody, subscriber.Email, s.CadenceName(subscriber.Cadence))],
-            forms: forms, token: Token(http, antiforgery)));
+            forms: forms, token: HtmlPage.Token(http, antiforgery)));
     }
 
     /// <summary>RFC 8058 one-click, and the page's button: 200 and the "unsubscribed" page, every time.</summary>
@@ -276,7 +276,7 @@ public static class SubscriberPages
     private static MessagePage Unsubscribed(HttpContext http, PageStrings s, string preferencesToken, IAntiforgery antiforgery) =>
         Message(http, s, s.UnsubscribedTitle, [s.UnsubscribedBody],
             forms: [new ButtonForm($"/preferences/{preferencesToken}", s.ResubscribeButton, false, [("action", "resubscribe")])],
-            token: Token(http, antiforgery));
+            token: HtmlPage.Token(http, antiforgery));
 
     // ---- archive -------------------------------------------------------------------------
 
@@ -444,27 +444,13 @@ public static class SubscriberPages
         Personal = http.Request.Path.StartsWithSegments("/confirm") || http.Request.Path.StartsWithSegments("/preferences") || http.Request.Path.StartsWithSegments("/unsubscribe"),
     };
 
-    internal static async Task RenderAsync<T>(HttpContext http, string template, T model, int status = StatusCodes.Status200OK) where T : PageView
+    internal static Task RenderAsync<T>(HttpContext http, string template, T model, int status = StatusCodes.Status200OK) where T : PageView
     {
-        var html = await http.RequestServices.GetRequiredService<TemplateEngine>().RenderAsync(template, model);
-        var response = http.Response;
-        response.StatusCode = status;
-        response.ContentType = "text/html; charset=utf-8";
-        var headers = response.Headers;
-        headers.ContentSecurityPolicy = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
-        headers.XContentTypeOptions = "nosniff";
-        headers["Referrer-Policy"] = "no-referrer";
-        headers.XFrameOptions = "DENY";
-        if (model.Personal || model.Token is not null) headers.CacheControl = "no-store";
-        headers.ContentLanguage = model.S.Lang;
-        headers.Vary = "Accept-Language";
-        await response.WriteAsync(html, http.RequestAborted);
-    }
-
-    private static FormToken Token(HttpContext http, IAntiforgery antiforgery)
-    {
-        var tokens = antiforgery.GetAndStoreTokens(http);
-        return new FormToken(tokens.FormFieldName, tokens.RequestToken!);
+        http.Response.Headers.ContentLanguage = model.S.Lang;
+        http.Response.Headers.Vary = "Accept-Language";
+        return HtmlPage.WriteAsync(http, template, model, status,
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            "no-referrer", noStore: model.Personal || model.Token is not null);
     }
 
     /// <summary>The page language: <c>?lang=</c>, then the subscriber's, then Accept-Language, then Korean.</summary>

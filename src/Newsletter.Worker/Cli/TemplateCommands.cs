@@ -24,7 +24,8 @@ internal static class TemplateCommands
             var options = configuration.GetSection(NewsletterOptions.Section).Get<NewsletterOptions>() ?? new NewsletterOptions();
             var engine = new TemplateEngine(Microsoft.Extensions.Options.Options.Create(options));
             var watch = Stopwatch.StartNew();
-            foreach (var key in engine.Keys())
+            var keys = engine.Keys();
+            foreach (var key in keys)
             {
                 ct.ThrowIfCancellationRequested();
                 try
@@ -37,7 +38,7 @@ internal static class TemplateCommands
                     return 2;
                 }
             }
-            Console.WriteLine($"Compiled {engine.Keys().Count} templates from {engine.Directory} into {options.ResolvedCompiledTemplatesDirectory} in {watch.Elapsed.TotalSeconds:0.0} s.");
+            Console.WriteLine($"Compiled {keys.Count} templates from {engine.Directory} into {options.ResolvedCompiledTemplatesDirectory} in {watch.Elapsed.TotalSeconds:0.0} s.");
             return 0;
         });
         templates.Add(compile);

@@ -70,6 +70,7 @@ public sealed class DashboardTests
         var bars = page.Locator("svg.chart").First.Locator("rect.bar");
         Assert.Equal(30, await bars.CountAsync());
         Assert.Contains(": 12", await bars.Last.Locator("title").TextContentAsync());
+        Assert.Contains(": 12", await page.Locator("svg.chart").Last.Locator("rect.bar").Last.Locator("title").TextContentAsync()); // 12 active today
         await page.GetByRole(AriaRole.Link, new() { Name = "Subscribers" }).ClickAsync();
         await page.GetByLabel("Search").FillAsync("Reader 1");
         await page.GetByLabel("Cadence").SelectOptionAsync("weekly");
