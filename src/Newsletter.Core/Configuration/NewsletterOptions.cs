@@ -34,7 +34,25 @@ public sealed class NewsletterOptions
     /// <summary>Folder with PostgreSQL's server binaries (initdb, pg_ctl) for the private cluster; found automatically when unset.</summary>
     public string? PostgresBinDirectory { get; set; }
 
+    /// <summary>
+    /// Reverse proxies whose <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> are believed:
+    /// IP addresses or CIDR networks, comma-separated (e.g. <c>127.0.0.1,10.0.0.0/8</c>). Unset:
+    /// no forwarded header is believed from anyone.
+    /// </summary>
+    public string? KnownProxies { get; set; }
+
+    /// <summary>Who may read <c>/metrics</c>: <c>Admin</c> (the admin key as a bearer token), <c>Open</c> (anyone) or <c>Off</c>.</summary>
+    public MetricsAccess MetricsAccess { get; set; } = MetricsAccess.Admin;
+
     public MailboxAddress FromMailbox => MailboxAddress.Parse(From);
+
+    /// <summary>The parsed <see cref="KnownProxies"/>: every entry as a network (a single address is a /32 or /128).</summary>
+    public IReadOnlyList<System.Net.IPNetwork> KnownProxyNetworks =>
+        (KnownProxies ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(entry => System.Net.IPAddress.TryParse(entry, out var address)
+                ? new System.Net.IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)
+                : System.Net.IPNetwork.Parse(entry))
+            .ToList();
 
     public string ResolvedCompiledTemplatesDirectory =>
         Path.GetFullPath(string.IsNullOrWhiteSpace(CompiledTemplatesDirectory)
@@ -45,6 +63,13 @@ public sealed class NewsletterOptions
         Path.GetFullPath(string.IsNullOrWhiteSpace(TemplatesDirectory)
             ? Path.Combine(AppContext.BaseDirectory, "templates")
             : TemplatesDirectory);
+}
+
+public enum MetricsAccess
+{
+    Admin,
+    Open,
+    Off,
 }
 
 public enum SmtpSecurity

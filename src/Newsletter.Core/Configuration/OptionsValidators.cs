@@ -25,6 +25,11 @@ internal sealed class NewsletterOptionsValidator : IValidateOptions<NewsletterOp
             errors.Add("Newsletter__AdminApiKey: must be at least 16 characters");
         if (o.Secret is { } secret && secret.Length < 32)
             errors.Add("Newsletter__Secret: must be at least 32 characters");
+        foreach (var entry in (o.KnownProxies ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (!System.Net.IPAddress.TryParse(entry, out _) && !System.Net.IPNetwork.TryParse(entry, out _))
+                errors.Add($"Newsletter__KnownProxies: '{entry}' is not an IP address or a CIDR network such as 10.0.0.0/8");
+        if (!Enum.IsDefined(o.MetricsAccess))
+            errors.Add("Newsletter__MetricsAccess: must be Admin, Open or Off");
         if (!string.IsNullOrWhiteSpace(o.TemplatesDirectory) && !Directory.Exists(o.TemplatesDirectory))
             errors.Add($"Newsletter__TemplatesDirectory: folder '{o.TemplatesDirectory}' does not exist");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -125,8 +125,11 @@ public sealed class DeliveryEngine(
             }
             catch (Exception e)
             {
+                // Our failure, not the reader's: the delivery fails, and its issues go back to the
+                // subscriber's next digest instead of being counted as received.
                 logger.LogError(e, "Rendering delivery {DeliveryId} of run {RunId} failed", delivery.Id, delivery.RunId);
                 Finish(writer, delivery.Id, "failed", null, "rendering failed: " + e.Message);
+                writer.Add("delete from receipts where delivery_id = $1", delivery.Id);
                 continue;
             }
 

@@ -1,5 +1,6 @@
 using Dapper;
 using Microsoft.Extensions.Logging;
+using Newsletter.Issues;
 using Newsletter.Subscribers;
 using Newsletter.Validation;
 using Npgsql;
@@ -47,6 +48,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     /// <exception cref="ConflictException">The issue is a draft.</exception>
     public async Task<(RunSummary Run, bool Created)> StartBroadcastAsync(string slug, CancellationToken ct = default)
     {
+        if (!IssueDocument.IsSlug(slug)) throw new NotFoundException("issue", $"no issue is called '{TextRules.Shorten(slug)}'");
         await using var connection = await db.OpenConnectionAsync(ct);
         var issue = await connection.QuerySingleOrDefaultAsync<(long Id, string Status)?>(new CommandDefinition(
             "select id, status from issues where slug = @slug", new { slug }, cancellationToken: ct))

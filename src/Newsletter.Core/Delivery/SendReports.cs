@@ -38,6 +38,7 @@ public sealed class SendReports(NpgsqlDataSource db, TimeProvider clock)
     /// <summary>Who got (or is to get) an issue: its deliveries, optionally for one address.</summary>
     public async Task<IReadOnlyList<DeliveryRow>> IssueDeliveriesAsync(long issueId, string? email, long after, int limit, CancellationToken ct = default)
     {
+        if (!string.IsNullOrEmpty(email)) email = Validation.EmailAddress.Parse("email", email);
         await using var connection = await db.OpenConnectionAsync(ct);
         return (await connection.QueryAsync<DeliveryRow>(new CommandDefinition($"""
             select {RowColumns}

@@ -11,7 +11,7 @@ public sealed class DigestPreview(IssueStore issues, DigestRenderer renderer, Di
     /// <exception cref="NotFoundException">No issue has this slug.</exception>
     public async Task<(string Html, MimeMessage Message)> RenderAsync(string slug, Language language, string? recipient = null, CancellationToken ct = default)
     {
-        var issue = await issues.GetAsync(slug, ct) ?? throw new NotFoundException("slug", $"no issue is called '{slug}'");
+        var issue = await issues.GetAsync(slug, ct) ?? throw new NotFoundException("slug", $"no issue is called '{Validation.TextRules.Shorten(slug)}'");
         var digest = await renderer.RenderAsync([issue], language);
         var reader = new Subscriber
         {

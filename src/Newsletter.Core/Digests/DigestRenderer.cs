@@ -28,7 +28,7 @@ public sealed class DigestRenderer(TemplateEngine templates, IOptions<Newsletter
         // (mobile and dark mode) in a <style> for the clients that honour them.
         var inlined = PreMailer.Net.PreMailer.MoveCssInline(rendered, removeStyleElements: true, removeComments: true, preserveMediaQueries: true);
         var text = PlainTextDigest.Write(view);
-        return new DigestTemplate(view.Subject, view.Preheader, language, inlined.Html, text) { CssWarnings = inlined.Warnings };
+        return new DigestTemplate(view.Subject, view.Preheader, language, inlined.Html, text, view.Personal) { CssWarnings = inlined.Warnings };
     }
 
     internal DigestView CreateView(IReadOnlyList<Issue> issues, Language language)
@@ -142,13 +142,13 @@ public sealed class DigestTemplate
     private readonly Segment[] _html;
     private readonly Segment[] _text;
 
-    public DigestTemplate(string subject, string preheader, Language language, string html, string text)
+    public DigestTemplate(string subject, string preheader, Language language, string html, string text, PersonalMarkers markers)
     {
         Subject = subject;
         Preheader = preheader;
         Language = language;
-        _html = Split(html);
-        _text = Split(text);
+        _html = Split(html, markers);
+        _text = Split(text, markers);
         HtmlEncoding = BestEncoding(html);
         TextEncoding = BestEncoding(text);
     }
@@ -186,28 +186,27 @@ public sealed class DigestTemplate
     {
         var result = new ReadOnlyMemory<byte>[segments.Length];
         for (var i = 0; i < segments.Length; i++)
-            result[i] = segments[i].Marker is { } marker ? values.Get(marker, html) : segments[i].Utf8;
+            result[i] = segments[i].Value is { } value ? values.Get(value, html) : segments[i].Utf8;
         return result;
     }
 
     /// <summary>Each personal value encoded once per message, for HTML and for text.</summary>
     private sealed class PersonalValues(Recipient recipient)
     {
-        private readonly Dictionary<(string, bool), byte[]> _cache = new(8);
+        private readonly Dictionary<(PersonalValue, bool), byte[]> _cache = new(8);
 
-        public byte[] Get(string marker, bool html)
+        public byte[] Get(PersonalValue which, bool html)
         {
-            if (_cache.TryGetValue((marker, html), out var bytes)) return bytes;
-            var value = marker switch
+            if (_cache.TryGetValue((which, html), out var bytes)) return bytes;
+            var value = which switch
             {
-                PersonalMarkers.UnsubscribeUrl => recipient.UnsubscribeUrl,
-                PersonalMarkers.PreferencesUrl => recipient.PreferencesUrl,
-                PersonalMarkers.GreetingKo => Greeting(DigestStrings.Korean, recipient.Name),
-                PersonalMarkers.GreetingEn => Greeting(DigestStrings.English, recipient.Name),
-                _ => throw new InvalidOperationException($"Unknown marker {marker}"),
+                PersonalValue.UnsubscribeUrl => recipient.UnsubscribeUrl,
+                PersonalValue.PreferencesUrl => recipient.PreferencesUrl,
+                PersonalValue.GreetingKo => Greeting(DigestStrings.Korean, recipient.Name),
+                _ => Greeting(DigestStrings.English, recipient.Name),
             };
             bytes = Encoding.UTF8.GetBytes(html ? Html.Encode(value) : value);
-            _cache[(marker, html)] = bytes;
+            _cache[(which, html)] = bytes;
             return bytes;
         }
     }
@@ -224,25 +223,33 @@ public sealed class DigestTemplate
         return high * 6 > bytes.Length ? MimeKit.ContentEncoding.Base64 : MimeKit.ContentEncoding.QuotedPrintable;
     }
 
-    private static Segment[] Split(string rendered)
+    /// <summary>Splits the rendering at this rendering's own markers, and only at them.</summary>
+    private static Segment[] Split(string rendered, PersonalMarkers markers)
     {
         var segments = new List<Segment>();
         var start = 0;
+        var from = 0;
         while (true)
         {
-            var open = rendered.IndexOf(PersonalMarkers.Prefix, start, StringComparison.Ordinal);
+            var open = rendered.IndexOf(markers.Prefix, from, StringComparison.Ordinal);
             if (open < 0) break;
-            var close = rendered.IndexOf(PersonalMarkers.Suffix, open + PersonalMarkers.Prefix.Length, StringComparison.Ordinal);
-            if (close < 0) break;
-            if (open > start) segments.Add(new Segment(Encoding.UTF8.GetBytes(rendered[start..open]), null));
-            segments.Add(new Segment([], rendered[open..(close + PersonalMarkers.Suffix.Length)]));
-            start = close + PersonalMarkers.Suffix.Length;
+            var found = false;
+            foreach (var (marker, value) in markers.All)
+            {
+                if (string.CompareOrdinal(rendered, open, marker, 0, marker.Length) != 0) continue;
+                if (open > start) segments.Add(new Segment(Encoding.UTF8.GetBytes(rendered[start..open]), null));
+                segments.Add(new Segment([], value));
+                start = from = open + marker.Length;
+                found = true;
+                break;
+            }
+            if (!found) from = open + markers.Prefix.Length;
         }
         if (start < rendered.Length) segments.Add(new Segment(Encoding.UTF8.GetBytes(rendered[start..]), null));
         return segments.ToArray();
     }
 
-    private readonly record struct Segment(byte[] Utf8, string? Marker);
+    private readonly record struct Segment(byte[] Utf8, PersonalValue? Value);
 }
 
 /// <summary>A read-only, seekable stream over a run of byte segments, read in place.</summary>

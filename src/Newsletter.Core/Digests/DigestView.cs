@@ -37,22 +37,44 @@ public sealed record IssueView(string Slug, IReadOnlyList<(string Lang, string T
 public sealed record ItemView(int Number, IReadOnlyList<(string Lang, string Text)> Title, IReadOnlyList<(string Lang, string Text)> Summary,
     IReadOnlyList<(string Lang, string Text)> Abstract, IReadOnlyList<IssueLink> Links);
 
-/// <summary>Placeholders the templates print where a per-subscriber value belongs.</summary>
+/// <summary>The per-subscriber values a digest holds.</summary>
+public enum PersonalValue { UnsubscribeUrl, PreferencesUrl, GreetingKo, GreetingEn }
+
+/// <summary>
+/// Placeholders the templates print where a per-subscriber value belongs. Each rendering gets its
+/// own random nonce in every marker, so no issue text, link or name can produce a marker: content
+/// is stored before the nonce exists.
+/// </summary>
 public sealed class PersonalMarkers
 {
-    public const string Prefix = "%%NL:";
-    public const string Suffix = "%%";
-    public const string UnsubscribeUrl = "%%NL:UNSUBSCRIBE-URL%%";
-    public const string PreferencesUrl = "%%NL:PREFERENCES-URL%%";
-    public const string GreetingKo = "%%NL:GREETING-KO%%";
-    public const string GreetingEn = "%%NL:GREETING-EN%%";
+    public PersonalMarkers()
+    {
+        var nonce = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
+        Prefix = $"%%NL-{nonce}:";
+        Unsubscribe = Prefix + "UNSUBSCRIBE-URL%%";
+        Preferences = Prefix + "PREFERENCES-URL%%";
+        GreetingKo = Prefix + "GREETING-KO%%";
+        GreetingEn = Prefix + "GREETING-EN%%";
+        All = [(Unsubscribe, PersonalValue.UnsubscribeUrl), (Preferences, PersonalValue.PreferencesUrl),
+            (GreetingKo, PersonalValue.GreetingKo), (GreetingEn, PersonalValue.GreetingEn)];
+    }
+
+    /// <summary>What every marker of this rendering starts with.</summary>
+    public string Prefix { get; }
+
+    public string Unsubscribe { get; }
+
+    public string Preferences { get; }
+
+    public string GreetingKo { get; }
+
+    public string GreetingEn { get; }
+
+    /// <summary>Every marker and the value it stands for.</summary>
+    public IReadOnlyList<(string Marker, PersonalValue Value)> All { get; }
 
     /// <summary>The greeting line in <paramref name="lang"/> ("Hello Jane," or "Hello,").</summary>
     public string Greeting(string lang) => lang == "en" ? GreetingEn : GreetingKo;
-
-    public string Unsubscribe => UnsubscribeUrl;
-
-    public string Preferences => PreferencesUrl;
 }
 
 /// <summary>The model of the item partial: one paper and the reader's wording.</summary>

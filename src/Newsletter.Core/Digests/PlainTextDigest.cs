@@ -45,8 +45,8 @@ internal static class PlainTextDigest
         {
             sb.Append(string.Format(System.Globalization.CultureInfo.InvariantCulture, strings.WhyYouGetThis, view.NewsletterName)).Append('\n');
             sb.Append(strings.WeeklyOrDaily).Append('\n');
-            sb.Append(strings.Preferences).Append(": ").Append(PersonalMarkers.PreferencesUrl).Append('\n');
-            sb.Append(strings.Unsubscribe).Append(": ").Append(PersonalMarkers.UnsubscribeUrl).Append("\n\n");
+            sb.Append(strings.Preferences).Append(": ").Append(view.Personal.Preferences).Append('\n');
+            sb.Append(strings.Unsubscribe).Append(": ").Append(view.Personal.Unsubscribe).Append("\n\n");
         }
         return sb.ToString();
     }

@@ -45,7 +45,7 @@ public sealed partial record IssueDocument(
         if (!File.Exists(path)) throw new InputException("FILE", $"'{path}' does not exist");
         if (new FileInfo(path).Length > MaxDocumentBytes)
             throw new InputException("$", $"an issue file must be at most {MaxDocumentBytes} bytes");
-        return Parse(await File.ReadAllTextAsync(path, ct));
+        return Parse(JsonText.Decode(await File.ReadAllBytesAsync(path, ct)));
     }
 
     private static IssueDocument FromJson(JsonElement root)
@@ -105,8 +105,12 @@ public sealed partial record IssueDocument(
         return new IssueItem(title, summary, @abstract, links);
     }
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9-]{0,99}$")]
+    // \z, not $: in .NET '$' also matches before a final line feed.
+    [GeneratedRegex(@"\A[a-z0-9][a-z0-9-]{0,99}\z")]
     private static partial Regex SlugPattern();
+
+    /// <summary>True when <paramref name="text"/> is a well-formed slug (the one rule for every entry point).</summary>
+    public static bool IsSlug(string? text) => text is not null && SlugPattern().IsMatch(text);
 
     /// <summary>Reads one JSON object and reports every problem with its path.</summary>
     private readonly struct JsonObjectReader
@@ -129,10 +133,11 @@ public sealed partial record IssueDocument(
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in _element.EnumerateObject())
             {
-                if (!names.Contains(property.Name, StringComparer.Ordinal))
-                    throw new InputException(Field(property.Name), $"is not a known field (allowed: {string.Join(", ", names)})");
-                if (!seen.Add(property.Name))
-                    throw new InputException(Field(property.Name), "appears twice");
+                var name = JsonText.Name(property, _path);
+                if (!names.Contains(name, StringComparer.Ordinal))
+                    throw new InputException(Field(TextRules.Shorten(name)), $"is not a known field (allowed: {string.Join(", ", names)})");
+                if (!seen.Add(name))
+                    throw new InputException(Field(name), "appears twice");
             }
         }
 
@@ -145,7 +150,7 @@ public sealed partial record IssueDocument(
         public string RequiredString(string name)
         {
             var value = Required(name);
-            return value.ValueKind == JsonValueKind.String ? value.GetString()! : throw new InputException(Field(name), "must be a string");
+            return JsonText.GetString(value, Field(name));
         }
 
         public DateOnly RequiredDate(string name)
@@ -167,10 +172,10 @@ public sealed partial record IssueDocument(
             string? Read(string lang)
             {
                 if (text.Optional(lang) is not { } v) return null;
-                if (v.ValueKind != JsonValueKind.String) throw new InputException(text.Field(lang), "must be a string");
+                var raw = JsonText.GetString(v, text.Field(lang));
                 return singleLine
-                    ? TextRules.SingleLine(text.Field(lang), v.GetString(), maxLength)
-                    : TextRules.MultiLine(text.Field(lang), v.GetString(), maxLength);
+                    ? TextRules.SingleLine(text.Field(lang), raw, maxLength)
+                    : TextRules.MultiLine(text.Field(lang), raw, maxLength);
             }
             var ko = Read("ko");
             var en = Read("en");

@@ -91,6 +91,7 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
     /// <exception cref="ConflictException">The issue is published.</exception>
     public async Task DeleteDraftAsync(string slug, CancellationToken ct = default)
     {
+        KnownSlug(slug);
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         var status = await connection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
@@ -106,6 +107,7 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
     /// <exception cref="NotFoundException">No issue has this slug.</exception>
     public async Task<bool> PublishAsync(string slug, CancellationToken ct = default)
     {
+        KnownSlug(slug);
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         var changed = await PublishAsync(connection, tx, slug, ct);
@@ -125,14 +127,22 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
         return true;
     }
 
+    /// <summary>The issue called <paramref name="slug"/>, or null (also for a text that cannot be a slug).</summary>
     public async Task<Issue?> GetAsync(string slug, CancellationToken ct = default)
     {
+        if (!IssueDocument.IsSlug(slug)) return null;
         await using var connection = await db.OpenConnectionAsync(ct);
         var row = await connection.QuerySingleOrDefaultAsync<IssueRow>(new CommandDefinition(
             $"select {IssueColumns} from issues where slug = @slug", new { slug }, cancellationToken: ct));
         if (row is null) return null;
         var items = await LoadItemsAsync(connection, [row.Id], ct);
         return row.ToIssue(items.GetValueOrDefault(row.Id, []));
+    }
+
+    /// <summary>A text that cannot be a slug names no issue (and never reaches a query).</summary>
+    private static void KnownSlug(string slug)
+    {
+        if (!IssueDocument.IsSlug(slug)) throw new NotFoundException("slug", $"no issue is called '{TextRules.Shorten(slug)}'");
     }
 
     /// <summary>The issues with these ids, with their items.</summary>

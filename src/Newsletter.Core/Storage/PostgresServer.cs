@@ -64,7 +64,7 @@ public sealed class PostgresServer : IAsyncDisposable
                 "PostgreSQL server binaries (initdb, pg_ctl) were not found" +
                 (string.IsNullOrWhiteSpace(binDirectory) ? "" : $" in {binDirectory} (Newsletter__PostgresBinDirectory)") +
                 " and ConnectionStrings__Newsletter is not set. Fix one of: install the server (apt-get install postgresql); " +
-                "or run 'docker compose up -d postgres' and set ConnectionStrings__Newsletter=\"Host=localhost;Port=5432;Database=newsletter;Username=newsletter;Password=newsletter\"; " +
+                "or run the service with its database in containers (docker compose up -d, see docker-compose.yml); " +
                 "or set ConnectionStrings__Newsletter to an existing PostgreSQL server.");
 
         var root = Path.GetFullPath(dataDirectory);

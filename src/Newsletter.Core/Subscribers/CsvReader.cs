@@ -7,11 +7,16 @@ namespace Newsletter.Subscribers;
 /// A streaming RFC 4180 reader: comma-separated fields, optionally in double quotes (a quote
 /// inside is doubled; a quoted field may span lines), records ended by CRLF or LF. Reads strict
 /// UTF-8 (a leading byte order mark is skipped); a byte sequence that is not UTF-8 or a broken
-/// quote stops the read with the line it is on. Never holds more than one record.
+/// quote stops the read with the line it is on. Never holds more than one record, and a record is
+/// bounded: at most <see cref="MaxFields"/> fields of at most 4,096 characters, and at most
+/// <see cref="MaxRecordLength"/> characters in all.
 /// </summary>
 public sealed class CsvReader : IDisposable
 {
     private const int MaxFieldLength = 4096;
+    public const int MaxFields = 64;
+    public const int MaxRecordLength = 16 * 1024;
+    private int _recordLength;
     private readonly TextReader _reader;
     private readonly List<string> _fields = [];
     private readonly StringBuilder _field = new();
@@ -35,6 +40,7 @@ public sealed class CsvReader : IDisposable
     {
         _fields.Clear();
         _field.Clear();
+        _recordLength = 0;
         RecordLine = _line;
         try
         {
@@ -75,6 +81,8 @@ public sealed class CsvReader : IDisposable
                         c = _reader.Read();
                     }
                 }
+                if (_fields.Count == MaxFields)
+                    throw new InputException("csv", $"line {RecordLine}: more than {MaxFields} fields in one record");
                 _fields.Add(_field.ToString());
                 _field.Clear();
                 if (c == ',') { c = _reader.Read(); continue; }
@@ -92,15 +100,41 @@ public sealed class CsvReader : IDisposable
     private void Append(char c)
     {
         if (_field.Length >= MaxFieldLength) throw new InputException("csv", $"line {_line}: a field is longer than {MaxFieldLength} characters");
+        if (++_recordLength > MaxRecordLength) throw new InputException("csv", $"line {RecordLine}: a record is longer than {MaxRecordLength} characters");
         _field.Append(c);
     }
 
-    /// <summary>Writes one field, quoted when it needs to be.</summary>
+    private static readonly System.Buffers.SearchValues<char> FormulaStarts = System.Buffers.SearchValues.Create("=+-@\t\r");
+
+    /// <summary>
+    /// Whether a spreadsheet would read the text as a formula once its neutralising quotes are
+    /// taken off: it starts with = + - @ TAB or CR after any number of single quotes.
+    /// </summary>
+    private static bool LooksLikeFormula(string value)
+    {
+        var i = 0;
+        while (i < value.Length && value[i] == '\'') i++;
+        return i < value.Length && FormulaStarts.Contains(value[i]);
+    }
+
+    /// <summary>
+    /// A person's text as an export writes it (OWASP's CSV injection advice): a value a
+    /// spreadsheet would run as a formula gets a leading single quote. <see cref="FromSpreadsheet"/>
+    /// takes exactly that quote off again, so an export imports back unchanged.
+    /// </summary>
+    public static string ForSpreadsheet(string value) => LooksLikeFormula(value) ? "'" + value : value;
+
+    /// <summary>The inverse of <see cref="ForSpreadsheet"/>.</summary>
+    public static string FromSpreadsheet(string value) => value.Length > 1 && value[0] == '\'' && LooksLikeFormula(value) ? value[1..] : value;
+
+    /// <summary>Writes one field of a person's text: neutralised for spreadsheets, and quoted when it needs to be or was neutralised.</summary>
     public static void WriteField(TextWriter writer, string? value)
     {
         if (string.IsNullOrEmpty(value)) return;
-        if (value.AsSpan().IndexOfAny(",\"\r\n") >= 0)
+        var safe = ForSpreadsheet(value);
+        if (!ReferenceEquals(safe, value) || value.AsSpan().IndexOfAny(",\"\r\n") >= 0)
         {
+            value = safe;
             writer.Write('"');
             writer.Write(value.Replace("\"", "\"\""));
             writer.Write('"');

@@ -21,7 +21,7 @@ public static class Wire
         var text = value?.Trim();
         if (text is not null && allowed.Contains(text, StringComparer.Ordinal))
             return Enum.Parse<T>(text, ignoreCase: true);
-        throw new InputException(field, $"must be one of {string.Join(", ", allowed)} (got '{TextRules.Shorten(value ?? "")}')");
+        throw new InputException(field, $"must be one of {string.Join(", ", allowed)} (got '{TextRules.Shorten(value ?? "")}')", InputRule.NotOneOf);
     }
 }
 

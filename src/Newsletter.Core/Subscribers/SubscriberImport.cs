@@ -72,11 +72,15 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
                     Reject(line, "csv", $"expected {header.Count} fields, found {record.Count}");
                     continue;
                 }
-                string? Field(string name) => index.TryGetValue(name, out var i) && record[i].Trim() is { Length: > 0 } v ? v : null;
+                // A person's text goes to the shared rules as it is (they trim what may be trimmed),
+                // less an export's neutralising quote (see CsvReader.ForSpreadsheet); a choice is
+                // trimmed, and left out when blank.
+                string? Text(string name) => index.TryGetValue(name, out var i) && record[i].Length > 0 ? CsvReader.FromSpreadsheet(record[i]) : null;
+                string? Choice(string name) => index.TryGetValue(name, out var i) && record[i].Trim() is { Length: > 0 } v ? v.ToLowerInvariant() : null;
                 NewSubscriber valid;
                 try
                 {
-                    valid = NewSubscriber.Create(Field("email"), Field("name"), Field("cadence")?.ToLowerInvariant(), Field("language")?.ToLowerInvariant());
+                    valid = NewSubscriber.Create(Text("email"), Text("name"), Choice("cadence"), Choice("language"));
                 }
                 catch (InputException e)
                 {
@@ -87,8 +91,8 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
                 await copy.WriteAsync(line, NpgsqlDbType.Bigint, ct);
                 await copy.WriteAsync(valid.Email, NpgsqlDbType.Text, ct);
                 await WriteNullableAsync(copy, valid.Name, ct);
-                await WriteNullableAsync(copy, Field("cadence") is null ? null : Wire.Name(valid.Cadence), ct);
-                await WriteNullableAsync(copy, Field("language") is null ? null : Wire.Name(valid.Language), ct);
+                await WriteNullableAsync(copy, Choice("cadence") is null ? null : Wire.Name(valid.Cadence), ct);
+                await WriteNullableAsync(copy, Choice("language") is null ? null : Wire.Name(valid.Language), ct);
             }
             await copy.CompleteAsync(ct);
         }

@@ -59,6 +59,7 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
     /// <exception cref="NotFoundException">No subscriber has this address.</exception>
     public async Task<Subscriber> UpdateAsync(string email, Cadence? cadence, Language? language, SubscriberStatus? status, CancellationToken ct = default)
     {
+        email = EmailAddress.Parse("email", email);
         var now = clock.GetUtcNow().UtcDateTime;
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
@@ -114,6 +115,7 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
     /// <exception cref="NotFoundException">No subscriber has this address.</exception>
     public async Task EraseAsync(string email, CancellationToken ct = default)
     {
+        email = EmailAddress.Parse("email", email);
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         var erased = await connection.ExecuteScalarAsync<string?>(new CommandDefinition(
@@ -136,6 +138,7 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
     /// </summary>
     public async Task<IReadOnlyList<Subscriber>> PageAsync(SubscriberStatus? status, Cadence? cadence, string? query, long after, int limit, CancellationToken ct = default)
     {
+        query = TextRules.Search("q", query);
         await using var connection = await db.OpenConnectionAsync(ct);
         var pattern = string.IsNullOrWhiteSpace(query) ? null : "%" + query.Trim().Replace(@"\", @"\\").Replace("%", @"\%").Replace("_", @"\_") + "%";
         return (await connection.QueryAsync<Subscriber>(new CommandDefinition($"""
@@ -158,8 +161,10 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
             "select status, cadence, count(*) from subscribers group by status, cadence order by status, cadence", cancellationToken: ct))).ToList();
     }
 
+    /// <exception cref="InputException">The text is not an email address.</exception>
     public async Task<Subscriber?> FindByEmailAsync(string email, CancellationToken ct = default)
     {
+        email = EmailAddress.Parse("email", email);
         await using var connection = await db.OpenConnectionAsync(ct);
         return await connection.QuerySingleOrDefaultAsync<Subscriber>(new CommandDefinition(
             $"select {Columns} from subscribers where lower(email) = lower(@email)", new { email }, cancellationToken: ct));

@@ -33,10 +33,13 @@ public sealed class Subscriptions(
     public event Action? ConfirmationDue;
 
     /// <summary>
-    /// Signs up an address from the public form. A new address is stored as pending; a pending,
-    /// unsubscribed or bounced one takes the form's choices and goes back to pending. Either way a
-    /// confirmation mail becomes due, at most once per <see cref="SubscribeOptions.ConfirmationInterval"/>.
-    /// An active address is left alone. The caller learns nothing of which case it was.
+    /// Signs up an address from the public form. A new address is stored as pending. A pending or
+    /// unsubscribed one becomes (or stays) pending, and the form's name, cadence and language are
+    /// held as a request: anyone can post the form, so they replace the subscriber's own only when
+    /// the owner confirms. Either way a confirmation mail becomes due, at most once per
+    /// <see cref="SubscribeOptions.ConfirmationInterval"/>. An active, bounced or complained address
+    /// is left alone (a bounced mailbox is not mailed again on a stranger's word). The caller
+    /// learns nothing of which case it was.
     /// </summary>
     public async Task SignUpAsync(NewSubscriber subscriber, ClientInfo client, CancellationToken ct = default)
     {
@@ -59,8 +62,8 @@ public sealed class Subscriptions(
         var now = Now();
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
-        var existing = await connection.QuerySingleOrDefaultAsync<(long Id, string Status, DateTime? SentAt)?>(new CommandDefinition(
-            "select id, status, confirmation_sent_at from subscribers where lower(email) = lower(@Email) for update",
+        var existing = await connection.QuerySingleOrDefaultAsync<(long Id, string Status, DateTime? SentAt, string? Name, string Cadence, string Language)?>(new CommandDefinition(
+            "select id, status, confirmation_sent_at, name, cadence, language from subscribers where lower(email) = lower(@Email) for update",
             new { subscriber.Email }, tx, cancellationToken: ct));
         var args = new
         {
@@ -78,20 +81,22 @@ public sealed class Subscriptions(
             await RecordAsync(connection, tx, id, "subscribed", ChangeSource.Page, null, client, ct);
             due = true;
         }
-        else if (existing.Value.Status is "pending" or "unsubscribed" or "bounced")
+        else if (existing.Value.Status is "pending" or "unsubscribed")
         {
             due = existing.Value.SentAt is null || existing.Value.SentAt <= args.due;
             await connection.ExecuteAsync(new CommandDefinition("""
-                update subscribers set name = coalesce(@Name, name), cadence = @Cadence, language = @Language, status = 'pending',
+                update subscribers set requested_name = @Name, requested_cadence = @Cadence, requested_language = @Language, status = 'pending',
                     confirmation_requested_at = case when @isDue then @now else confirmation_requested_at end, updated_at = @now
                 where id = @id
                 """, new { args.Name, args.Cadence, args.Language, args.now, isDue = due, id = existing.Value.Id }, tx, cancellationToken: ct));
-            if (existing.Value.Status != "pending")
-                await RecordAsync(connection, tx, existing.Value.Id, "subscribed", ChangeSource.Page, $"was {existing.Value.Status}", client, ct);
+            var differs = (subscriber.Name is not null && subscriber.Name != existing.Value.Name) || args.Cadence != existing.Value.Cadence || args.Language != existing.Value.Language;
+            if (existing.Value.Status != "pending" || differs)
+                await RecordAsync(connection, tx, existing.Value.Id, "subscribed", ChangeSource.Page,
+                    differs ? $"was {existing.Value.Status}; the form's choices apply once confirmed" : $"was {existing.Value.Status}", client, ct);
         }
         else
         {
-            due = false; // active (nothing new to confirm) or complained (never mailed again)
+            due = false; // active (nothing new to confirm), bounced or complained (never mailed on a stranger's word)
         }
         await tx.CommitAsync(ct);
         return due;
@@ -109,6 +114,19 @@ public sealed class Subscriptions(
         if (current.Status != SubscriberStatus.Pending) return (ConfirmResult.NotPending, current);
         var updated = await ActivateAsync(connection, tx, current.Id, now, ct);
         await RecordAsync(connection, tx, current.Id, current.ConfirmedAt is null ? "confirmed" : "resubscribed", ChangeSource.Page, null, client, ct);
+        // The owner confirmed: the choices of the form they (or someone) posted become theirs.
+        var requested = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
+            update subscribers set name = coalesce(requested_name, name), cadence = coalesce(requested_cadence, cadence),
+                language = coalesce(requested_language, language), requested_name = null, requested_cadence = null, requested_language = null
+            where id = @Id returning {SubscriberStore.Columns}
+            """, new { current.Id }, tx, cancellationToken: ct));
+        if (requested.Cadence != updated.Cadence)
+            await RecordAsync(connection, tx, current.Id, "cadence_changed", ChangeSource.Page, $"{Wire.Name(updated.Cadence)} -> {Wire.Name(requested.Cadence)}", client, ct);
+        if (requested.Language != updated.Language)
+            await RecordAsync(connection, tx, current.Id, "language_changed", ChangeSource.Page, $"{Wire.Name(updated.Language)} -> {Wire.Name(requested.Language)}", client, ct);
+        if (requested.Name != updated.Name)
+            await RecordAsync(connection, tx, current.Id, "name_changed", ChangeSource.Page, null, client, ct);
+        updated = requested;
         // The owner confirmed by mail: an earlier erasure no longer speaks for them.
         await connection.ExecuteAsync(new CommandDefinition(
             "delete from suppressions where email_hash = sha256(convert_to(lower(@Email), 'UTF8'))", new { current.Email }, tx, cancellationToken: ct));
@@ -192,6 +210,7 @@ public sealed class Subscriptions(
     /// <summary>A subscriber's history, oldest first; null when no subscriber has the address.</summary>
     public async Task<IReadOnlyList<SubscriptionEvent>?> HistoryAsync(string email, CancellationToken ct = default)
     {
+        email = Validation.EmailAddress.Parse("email", email);
         await using var connection = await db.OpenConnectionAsync(ct);
         var id = await connection.ExecuteScalarAsync<long?>(new CommandDefinition(
             "select id from subscribers where lower(email) = lower(@email)", new { email }, cancellationToken: ct));

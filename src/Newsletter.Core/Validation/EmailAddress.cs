@@ -5,8 +5,10 @@ namespace Newsletter.Validation;
 
 /// <summary>
 /// A subscriber's address as we accept it: one mailbox <c>local@domain</c>, at most 254 characters,
-/// a dotted domain (internationalised domains are stored in their ASCII form), and nothing a mail
-/// header could be smuggled through. Uniqueness is case-insensitive (the database enforces it).
+/// a dotted domain (internationalised domains are stored in their ASCII form, lower-cased), and
+/// nothing a mail header or an SMTP command could be smuggled through. Every entry point (API,
+/// pages, CSV, CLI, lookups) parses addresses here, and only the normalised form this returns is
+/// stored or compared. Uniqueness is case-insensitive (the database enforces it).
 /// </summary>
 public static partial class EmailAddress
 {
@@ -15,12 +17,14 @@ public static partial class EmailAddress
     private static readonly IdnMapping Idn = new();
 
     public static string Parse(string field, string? value)
-        => TryParse(value, out var address, out var rule) ? address : throw new InputException(field, rule);
+        => TryParse(value, out var address, out var rule) ? address : throw new InputException(field, rule, InputRule.NotEmail);
 
     public static bool TryParse(string? value, out string address, out string rule)
     {
         address = "";
-        var text = value?.Trim() ?? "";
+        // Spaces around the address are dropped (a pasted address often has them); anything
+        // else outside the dot-atom characters, a line break inside included, is refused.
+        var text = value?.Trim(' ', '\t', '\r', '\n') ?? "";
         if (text.Length == 0) { rule = "is required"; return false; }
         if (text.Length > MaxLength) { rule = $"must be at most {MaxLength} characters"; return false; }
         var at = text.LastIndexOf('@');
@@ -30,14 +34,14 @@ public static partial class EmailAddress
             return false;
         }
         var local = text[..at];
-        string domain;
-        try { domain = Idn.GetAscii(text[(at + 1)..]).ToLowerInvariant(); }
-        catch (ArgumentException) { rule = $"'{TextRules.Shorten(text)}' has an invalid domain"; return false; }
         if (local.Length > 64 || !LocalPart().IsMatch(local) || local.StartsWith('.') || local.EndsWith('.') || local.Contains(".."))
         {
             rule = $"'{TextRules.Shorten(text)}' is not an email address (invalid part before @)";
             return false;
         }
+        string domain;
+        try { domain = Idn.GetAscii(text[(at + 1)..]).ToLowerInvariant(); }
+        catch (ArgumentException) { rule = $"'{TextRules.Shorten(text)}' has an invalid domain"; return false; }
         if (!DomainPart().IsMatch(domain))
         {
             rule = $"'{TextRules.Shorten(text)}' is not an email address (domain must look like example.org)";
@@ -49,9 +53,10 @@ public static partial class EmailAddress
     }
 
     // RFC 5322 dot-atom characters; quoted local parts are not accepted for a mailing list.
-    [GeneratedRegex(@"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")]
+    // \z, not $: in .NET '$' also matches before a final line feed.
+    [GeneratedRegex(@"\A[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+\z")]
     private static partial Regex LocalPart();
 
-    [GeneratedRegex(@"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")]
+    [GeneratedRegex(@"\A(?=.{1,253}\z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}\z")]
     private static partial Regex DomainPart();
 }

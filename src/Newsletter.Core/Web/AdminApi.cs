@@ -56,6 +56,11 @@ public static class AdminApi
         api.MapGet("/sends/{id:long}/deliveries", RunDeliveries).WithName("RunDeliveries")
             .WithSummary("A run's deliveries with their SMTP replies, ?status=failed|uncertain|..., keyset-paged with ?after=");
         api.MapPost("/sends/{id:long}/resend", Resend).WithName("ResendSend").WithSummary("Queue a run's failed and/or uncertain deliveries again: {\"failed\": true, \"uncertain\": true}");
+        api.MapGet("/sessions", async (AdminSessions sessions, CancellationToken ct) => TypedResults.Ok(await sessions.ListAsync(ct)))
+            .WithName("ListSessions").WithSummary("Open dashboard sessions (opened with the current admin key, not signed out, not expired)");
+        api.MapDelete("/sessions/{id:long}", async (long id, AdminSessions sessions, CancellationToken ct) =>
+                await sessions.RevokeAsync(id, ct) ? TypedResults.NoContent() : throw new NotFoundException("id", $"no open session has id {id}"))
+            .WithName("RevokeSession").WithSummary("End a dashboard session at once");
         api.MapPost("/sends/{id:long}/cancel", (long id, SendLedger l, CancellationToken ct) => Control(l.CancelAsync(id, ct))).WithName("CancelSend");
         return api;
     }
@@ -84,12 +89,12 @@ public static class AdminApi
     }
 
     public static async Task<IResult> GetSubscriber(string email, SubscriberStore subscribers, CancellationToken ct) =>
-        await subscribers.FindByEmailAsync(email, ct) is { } s
+        await subscribers.FindByEmailAsync(RequestValues.Email(email), ct) is { } s
             ? TypedResults.Ok(SubscriberJson(s))
-            : throw new NotFoundException("email", $"no subscriber has the address '{email}'");
+            : throw new NotFoundException("email", $"no subscriber has the address '{TextRules.Shorten(RequestValues.Email(email))}'");
 
     public static async Task<IResult> SubscriberHistory(string email, Subscriptions subscriptions, CancellationToken ct) =>
-        await subscriptions.HistoryAsync(email, ct) is { } history
+        await subscriptions.HistoryAsync(RequestValues.Email(email), ct) is { } history
             ? TypedResults.Ok(history.Select(e => new
             {
                 at = DateTime.SpecifyKind(e.At, DateTimeKind.Utc),
@@ -99,12 +104,12 @@ public static class AdminApi
                 clientAddress = e.ClientAddress,
                 userAgent = e.UserAgent,
             }))
-            : throw new NotFoundException("email", $"no subscriber has the address '{email}'");
+            : throw new NotFoundException("email", $"no subscriber has the address '{TextRules.Shorten(RequestValues.Email(email))}'");
 
     public static async Task<IResult> UpdateSubscriber(string email, HttpRequest request, SubscriberStore subscribers, CancellationToken ct)
     {
         var f = await JsonBody.ReadFieldsAsync(request, ["cadence", "language", "status"], ct);
-        var updated = await subscribers.UpdateAsync(email,
+        var updated = await subscribers.UpdateAsync(RequestValues.Email(email),
             f.GetValueOrDefault("cadence") is { } c ? Wire.Parse<Cadence>("cadence", c) : null,
             f.GetValueOrDefault("language") is { } l ? Wire.Parse<Language>("language", l) : null,
             f.GetValueOrDefault("status") is { } st ? Wire.Parse<SubscriberStatus>("status", st) : null, ct);
@@ -138,13 +143,14 @@ public static class AdminApi
         });
     }
 
-    public static async Task<IResult> RunDeliveries(long id, string? status, long? after, int? limit, SendLedger ledger, SendReports reports, CancellationToken ct)
+    public static async Task<IResult> RunDeliveries(long id, string? status, string? after, string? limit, SendLedger ledger, SendReports reports, CancellationToken ct)
     {
+        var (from, size) = (RequestValues.Long("after", after) ?? 0, Limit(limit));
         _ = await ledger.GetAsync(id, ct) ?? throw new NotFoundException("id", $"no run has id {id}");
         if (status is not (null or "queued" or "claimed" or "sending" or "sent" or "retrying" or "failed" or "uncertain" or "cancelled" or "skipped"))
             throw new InputException("status", $"'{TextRules.Shorten(status)}' is not a delivery state (queued, claimed, sending, sent, retrying, failed, uncertain, cancelled, skipped)");
-        var rows = await reports.DeliveriesAsync(id, status, after ?? 0, Limit(limit), ct);
-        return TypedResults.Ok(Page(rows, Limit(limit), r => r.Id));
+        var rows = await reports.DeliveriesAsync(id, status, from, size, ct);
+        return TypedResults.Ok(Page(rows, size, r => r.Id));
     }
 
     public static async Task<IResult> Resend(long id, HttpRequest request, SendLedger ledger, CancellationToken ct)
@@ -161,19 +167,20 @@ public static class AdminApi
     }
 
     public static async Task<IResult> GetIssue(string slug, IssueStore issues, CancellationToken ct) =>
-        await issues.GetAsync(slug, ct) is { } issue ? TypedResults.Ok(IssueDetailJson(issue)) : throw new NotFoundException("slug", $"no issue is called '{slug}'");
+        await issues.GetAsync(slug, ct) is { } issue ? TypedResults.Ok(IssueDetailJson(issue)) : throw new NotFoundException("slug", $"no issue is called '{TextRules.Shorten(slug)}'");
 
-    public static async Task<IResult> PutIssue(string slug, bool? correction, HttpRequest request, IssueStore issues, CancellationToken ct)
+    public static async Task<IResult> PutIssue(string slug, string? correction, HttpRequest request, IssueStore issues, CancellationToken ct)
     {
+        var isCorrection = RequestValues.Bool("correction", correction) == true;
         var document = IssueDocument.Parse(await JsonBody.ReadTextAsync(request, ct));
         if (document.Slug != slug)
-            throw new InputException("slug", $"the document's slug '{document.Slug}' is not the slug of this address, '{slug}'");
-        if (correction != true && await issues.GetAsync(slug, ct) is null)
+            throw new InputException("slug", $"the document's slug '{document.Slug}' is not the slug of this address, '{TextRules.Shorten(slug)}'");
+        if (!isCorrection && await issues.GetAsync(slug, ct) is null)
         {
             var created = await issues.ImportAsync(document, publish: false, ct);
             return TypedResults.Created($"/api/issues/{created.Slug}", IssueDetailJson(created));
         }
-        return TypedResults.Ok(IssueDetailJson(await issues.ImportAsync(document, publish: false, ct, correction: correction == true)));
+        return TypedResults.Ok(IssueDetailJson(await issues.ImportAsync(document, publish: false, ct, correction: isCorrection)));
     }
 
     public static async Task<IResult> DeleteIssue(string slug, IssueStore issues, CancellationToken ct)
@@ -182,21 +189,22 @@ public static class AdminApi
         return TypedResults.NoContent();
     }
 
-    public static async Task<IResult> IssueDeliveries(string slug, string? email, long? after, int? limit, IssueStore issues, SendReports reports, CancellationToken ct)
+    public static async Task<IResult> IssueDeliveries(string slug, string? email, string? after, string? limit, IssueStore issues, SendReports reports, CancellationToken ct)
     {
-        var issue = await issues.GetAsync(slug, ct) ?? throw new NotFoundException("slug", $"no issue is called '{slug}'");
-        var rows = await reports.IssueDeliveriesAsync(issue.Id, email, after ?? 0, Limit(limit), ct);
-        return TypedResults.Ok(Page(rows, Limit(limit), r => r.Id));
+        var (from, size) = (RequestValues.Long("after", after) ?? 0, Limit(limit));
+        var issue = await issues.GetAsync(slug, ct) ?? throw new NotFoundException("slug", $"no issue is called '{TextRules.Shorten(slug)}'");
+        var rows = await reports.IssueDeliveriesAsync(issue.Id, email, from, size, ct);
+        return TypedResults.Ok(Page(rows, size, r => r.Id));
     }
 
-    public static async Task<IResult> ListSubscribers(string? status, string? cadence, string? q, long? after, int? limit, SubscriberStore subscribers, CancellationToken ct)
+    public static async Task<IResult> ListSubscribers(string? status, string? cadence, string? q, string? after, string? limit, SubscriberStore subscribers, CancellationToken ct)
     {
+        var size = Limit(limit);
         var rows = await subscribers.PageAsync(
             status is null ? null : Wire.Parse<SubscriberStatus>("status", status),
             cadence is null ? null : Wire.Parse<Cadence>("cadence", cadence),
-            q is { Length: > 254 } ? throw new InputException("q", "must be at most 254 characters") : q,
-            after ?? 0, Limit(limit), ct);
-        return TypedResults.Ok(new { items = rows.Select(SubscriberJson), next = Next(rows, Limit(limit), r => r.Id) });
+            q, RequestValues.Long("after", after) ?? 0, size, ct);
+        return TypedResults.Ok(new { items = rows.Select(SubscriberJson), next = Next(rows, size, r => r.Id) });
     }
 
     public static async Task<IResult> ImportSubscribers(HttpRequest request, string? status, SubscriberImport import, CancellationToken ct)
@@ -224,11 +232,11 @@ public static class AdminApi
 
     public static async Task<IResult> EraseSubscriber(string email, SubscriberStore subscribers, CancellationToken ct)
     {
-        await subscribers.EraseAsync(email, ct);
+        await subscribers.EraseAsync(RequestValues.Email(email), ct);
         return TypedResults.NoContent();
     }
 
-    private static int Limit(int? limit) => limit is null ? 100 : limit is >= 1 and <= 1000 ? limit.Value
+    private static int Limit(string? text) => RequestValues.Int("limit", text) is not { } limit ? 100 : limit is >= 1 and <= 1000 ? limit
         : throw new InputException("limit", "must be between 1 and 1000");
 
     private static object Page<T>(IReadOnlyList<T> rows, int limit, Func<T, long> key) => new { items = rows, next = Next(rows, limit, key) };
@@ -341,7 +349,8 @@ internal sealed class AdminKeyFilter(IOptions<NewsletterOptions> options, AuthFa
         var presented = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : "";
         if (string.IsNullOrEmpty(configured) || !KeysEqual(configured, presented))
         {
-            failures.Fail(address);
+            // Only a wrong key counts toward the lockout: a crawler that sends none cannot lock the admin out.
+            if (presented.Length > 0) failures.Fail(address);
             http.Response.Headers.WWWAuthenticate = "Bearer";
             return TypedResults.Problem(title: "Unauthorized", statusCode: StatusCodes.Status401Unauthorized);
         }

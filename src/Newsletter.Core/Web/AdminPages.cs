@@ -40,6 +40,9 @@ public static class AdminPages
             o.ExpireTimeSpan = TimeSpan.FromHours(8);
             o.SlidingExpiration = true;
         });
+        // Sessions live on the server, so sign-out, revocation and a new admin key end them.
+        builder.Services.AddSingleton<AdminSessions>();
+        builder.Services.AddOptions<CookieAuthenticationOptions>(Scheme).Configure<AdminSessions>((o, sessions) => o.SessionStore = sessions);
         builder.Services.AddAuthorization();
         return builder;
     }
@@ -84,15 +87,19 @@ public static class AdminPages
             return;
         }
         var configured = options.Value.AdminApiKey;
-        if (string.IsNullOrEmpty(configured) || !AdminKeyFilter.KeysEqual(configured, form["key"].ToString()))
+        var presented = form["key"].ToString();
+        if (string.IsNullOrEmpty(configured) || !AdminKeyFilter.KeysEqual(configured, presented))
         {
-            failures.Fail(address);
+            if (presented.Length > 0) failures.Fail(address);
             await RenderAsync(http, "admin/Login", new AdminLoginPage { Title = "Sign in", Token = HtmlPage.Token(http, antiforgery), SignedIn = false,
                 Error = string.IsNullOrEmpty(configured) ? "The dashboard is closed: Newsletter__AdminApiKey is not set." : "That is not the admin key." },
                 StatusCodes.Status401Unauthorized);
             return;
         }
-        await http.SignInAsync(Scheme, new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], Scheme)));
+        var session = new AuthenticationProperties();
+        session.Items[AdminSessions.ClientAddressItem] = address;
+        session.Items[AdminSessions.UserAgentItem] = http.Request.Headers.UserAgent.ToString();
+        await http.SignInAsync(Scheme, new ClaimsPrincipal(new ClaimsIdentity([new Claim(ClaimTypes.Name, "admin")], Scheme)), session);
         http.Response.Redirect("/admin/", permanent: false);
         http.Response.StatusCode = StatusCodes.Status303SeeOther;
     }
@@ -142,13 +149,14 @@ public static class AdminPages
         var form = await ReadFormAsync(http, antiforgery, 2 * 1024 * 1024);
         if (form is null) return;
         var json = form["json"].ToString();
-        if (form.Files.GetFile("file") is { Length: > 0 } file)
-        {
-            using var reader = new StreamReader(file.OpenReadStream());
-            json = await reader.ReadToEndAsync(ct);
-        }
         try
         {
+            if (form.Files.GetFile("file") is { Length: > 0 } file)
+            {
+                using var bytes = new MemoryStream();
+                await file.CopyToAsync(bytes, ct);
+                json = JsonText.Decode(bytes.GetBuffer().AsSpan(0, (int)bytes.Length));
+            }
             var stored = await issues.ImportAsync(IssueDocument.Parse(json), publish: false, ct);
             SeeOther(http, $"/admin/issues?notice={Uri.EscapeDataString($"Imported {stored.Slug} as a draft ({stored.Items.Count} items).")}");
         }
@@ -172,7 +180,7 @@ public static class AdminPages
         }
         catch (Exception e) when (e is InputException or NotFoundException)
         {
-            await MessageAsync(http, antiforgery, "Preview", e.Message, StatusCodes.Status404NotFound);
+            await MessageAsync(http, antiforgery, "Preview", e.Message, e is InputException ? StatusCodes.Status400BadRequest : StatusCodes.Status404NotFound);
         }
     }
 
@@ -227,7 +235,7 @@ public static class AdminPages
         });
     }
 
-    private static async Task Subscribers(HttpContext http, string? q, string? status, string? cadence, long? after, IAntiforgery antiforgery,
+    private static async Task Subscribers(HttpContext http, string? q, string? status, string? cadence, string? after, IAntiforgery antiforgery,
         SubscriberStore subscribers, CancellationToken ct)
     {
         try
@@ -236,7 +244,7 @@ public static class AdminPages
             var rows = await subscribers.PageAsync(
                 string.IsNullOrEmpty(status) ? null : Wire.Parse<SubscriberStatus>("status", status),
                 string.IsNullOrEmpty(cadence) ? null : Wire.Parse<Cadence>("cadence", cadence),
-                q, after ?? 0, pageSize, ct);
+                q, RequestValues.Long("after", after) ?? 0, pageSize, ct);
             await RenderAsync(http, "admin/Subscribers", new AdminSubscribersPage
             {
                 Title = "Subscribers", Token = HtmlPage.Token(http, antiforgery), Subscribers = rows, Counts = await subscribers.CountsAsync(ct),

@@ -122,7 +122,7 @@ public static class SubscriberPages
                 Email = email ?? "", Name = name ?? "",
                 Cadence = Enum.TryParse<Cadence>(cadence, true, out var c) ? c : Cadence.Weekly,
                 Language = Enum.TryParse<Language>(language, true, out var l) ? l : Language.Ko,
-                Error = (e.Field, $"{FieldLabel(s, e.Field)}: {e.Rule}"),
+                Error = (e.Field, s.Problem(FieldLabel(s, e.Field), e)),
             }, StatusCodes.Status400BadRequest);
             return;
         }
@@ -192,7 +192,7 @@ public static class SubscriberPages
         }
         if (action != "save")
         {
-            await BadRequestAsync(http, s, $"action: must be save or resubscribe (got '{TextRules.Shorten(action)}')");
+            await BadRequestAsync(http, s, $"action: {s.UnknownActionRule} (got '{TextRules.Shorten(action)}')");
             return;
         }
         try
@@ -206,7 +206,7 @@ public static class SubscriberPages
         }
         catch (InputException e)
         {
-            await RenderPreferencesAsync(http, antiforgery, signer, clock, token, subscriber, null, (e.Field, $"{FieldLabel(s, e.Field)}: {e.Rule}"),
+            await RenderPreferencesAsync(http, antiforgery, signer, clock, token, subscriber, null, (e.Field, s.Problem(FieldLabel(s, e.Field), e)),
                 StatusCodes.Status400BadRequest);
         }
     }
@@ -314,37 +314,45 @@ public static class SubscriberPages
     {
         var baseUrl = options.Value.PublicUrl.TrimEnd('/');
         var published = await issues.ListPublishedAsync(50, ct);
-        http.Response.ContentType = "application/atom+xml; charset=utf-8";
-        await using var writer = XmlWriter.Create(http.Response.Body, new XmlWriterSettings { Async = true, Encoding = new System.Text.UTF8Encoding(false), Indent = true });
-        const string atom = "http://www.w3.org/2005/Atom";
-        await writer.WriteStartDocumentAsync();
-        await writer.WriteStartElementAsync(null, "feed", atom);
-        await writer.WriteElementStringAsync(null, "title", atom, DigestRenderer.NewsletterName(options.Value));
-        await writer.WriteElementStringAsync(null, "id", atom, $"{baseUrl}/feed.xml");
-        await WriteLinkAsync(writer, atom, "self", $"{baseUrl}/feed.xml");
-        await WriteLinkAsync(writer, atom, "alternate", $"{baseUrl}/issues");
-        var updated = published.Count > 0 ? published.Max(i => i.PublishedAt ?? i.CreatedAt) : DateTime.UnixEpoch;
-        await writer.WriteElementStringAsync(null, "updated", atom, XmlConvert.ToString(DateTime.SpecifyKind(updated, DateTimeKind.Utc), XmlDateTimeSerializationMode.Utc));
-        foreach (var issue in published)
+        // Written whole before the first byte goes out: a feed is either complete or an error,
+        // never a 200 cut off mid-element. Every text goes through XmlSafe, so text stored before
+        // the current rules cannot break it either.
+        using var buffer = new MemoryStream();
+        await using (var writer = XmlWriter.Create(buffer, new XmlWriterSettings { Async = true, Encoding = new System.Text.UTF8Encoding(false), Indent = true }))
         {
-            var url = $"{baseUrl}/issues/{Uri.EscapeDataString(issue.Slug)}";
-            await writer.WriteStartElementAsync(null, "entry", atom);
-            await writer.WriteElementStringAsync(null, "title", atom, issue.Title.For(Language.Both));
-            await writer.WriteElementStringAsync(null, "id", atom, url);
-            await WriteLinkAsync(writer, atom, "alternate", url);
-            var at = XmlConvert.ToString(DateTime.SpecifyKind(issue.PublishedAt ?? issue.CreatedAt, DateTimeKind.Utc), XmlDateTimeSerializationMode.Utc);
-            await writer.WriteElementStringAsync(null, "published", atom, at);
-            await writer.WriteElementStringAsync(null, "updated", atom, at);
-            await writer.WriteStartElementAsync(null, "author", atom);
-            await writer.WriteElementStringAsync(null, "name", atom, DigestRenderer.NewsletterName(options.Value));
+            const string atom = "http://www.w3.org/2005/Atom";
+            await writer.WriteStartDocumentAsync();
+            await writer.WriteStartElementAsync(null, "feed", atom);
+            await writer.WriteElementStringAsync(null, "title", atom, TextRules.XmlSafe(DigestRenderer.NewsletterName(options.Value)));
+            await writer.WriteElementStringAsync(null, "id", atom, $"{baseUrl}/feed.xml");
+            await WriteLinkAsync(writer, atom, "self", $"{baseUrl}/feed.xml");
+            await WriteLinkAsync(writer, atom, "alternate", $"{baseUrl}/issues");
+            var updated = published.Count > 0 ? published.Max(i => i.PublishedAt ?? i.CreatedAt) : DateTime.UnixEpoch;
+            await writer.WriteElementStringAsync(null, "updated", atom, XmlConvert.ToString(DateTime.SpecifyKind(updated, DateTimeKind.Utc), XmlDateTimeSerializationMode.Utc));
+            foreach (var issue in published)
+            {
+                var url = $"{baseUrl}/issues/{Uri.EscapeDataString(issue.Slug)}";
+                await writer.WriteStartElementAsync(null, "entry", atom);
+                await writer.WriteElementStringAsync(null, "title", atom, TextRules.XmlSafe(issue.Title.For(Language.Both)));
+                await writer.WriteElementStringAsync(null, "id", atom, url);
+                await WriteLinkAsync(writer, atom, "alternate", url);
+                var at = XmlConvert.ToString(DateTime.SpecifyKind(issue.PublishedAt ?? issue.CreatedAt, DateTimeKind.Utc), XmlDateTimeSerializationMode.Utc);
+                await writer.WriteElementStringAsync(null, "published", atom, at);
+                await writer.WriteElementStringAsync(null, "updated", atom, at);
+                await writer.WriteStartElementAsync(null, "author", atom);
+                await writer.WriteElementStringAsync(null, "name", atom, TextRules.XmlSafe(DigestRenderer.NewsletterName(options.Value)));
+                await writer.WriteEndElementAsync();
+                var summary = string.Join("\n\n", new[] { issue.Intro?.Ko, issue.Intro?.En }.Where(t => t is not null)
+                    .Concat(issue.Items.Select((item, i) => $"{i + 1}. {item.Title.For(Language.Both)}")));
+                await writer.WriteElementStringAsync(null, "summary", atom, TextRules.XmlSafe(summary));
+                await writer.WriteEndElementAsync();
+            }
             await writer.WriteEndElementAsync();
-            var summary = string.Join("\n\n", new[] { issue.Intro?.Ko, issue.Intro?.En }.Where(t => t is not null)
-                .Concat(issue.Items.Select((item, i) => $"{i + 1}. {item.Title.For(Language.Both)}")));
-            await writer.WriteElementStringAsync(null, "summary", atom, summary);
-            await writer.WriteEndElementAsync();
+            await writer.WriteEndDocumentAsync();
         }
-        await writer.WriteEndElementAsync();
-        await writer.WriteEndDocumentAsync();
+        http.Response.ContentType = "application/atom+xml; charset=utf-8";
+        http.Response.ContentLength = buffer.Length;
+        await http.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), ct);
     }
 
     private static async Task WriteLinkAsync(XmlWriter writer, string ns, string rel, string href)
@@ -386,10 +394,10 @@ public static class SubscriberPages
         {
             if (!http.Request.HasFormContentType)
             {
-                await BadRequestAsync(http, s, "the form must be sent as application/x-www-form-urlencoded or multipart/form-data");
+                await BadRequestAsync(http, s, s.NotAFormBody);
                 return null;
             }
-            values = await http.Request.ReadFormAsync(http.RequestAborted);
+            values = await ReadValuesAsync(http);
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -398,7 +406,8 @@ public static class SubscriberPages
         }
         catch (Exception e) when (e is InvalidDataException or IOException or BadHttpRequestException)
         {
-            await BadRequestAsync(http, s, "the form could not be read: " + e.Message);
+            http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SubscriberPages)).LogInformation("A form post to {Path} could not be read: {Reason}", http.Request.Path, e.Message);
+            await BadRequestAsync(http, s, s.FormUnreadableBody);
             return null;
         }
         try
@@ -413,10 +422,47 @@ public static class SubscriberPages
         foreach (var key in values.Keys)
         {
             if (key == AntiforgeryField || fields.Contains(key)) continue;
-            await BadRequestAsync(http, s, $"{TextRules.Shorten(key)}: is not a field of this form");
+            await BadRequestAsync(http, s, $"{TextRules.Shorten(key)}: {s.UnknownFieldRule}");
             return null;
         }
         return new Form(values);
+    }
+
+    /// <summary>
+    /// The form's values. The framework refuses a url-encoded value holding a control character
+    /// without saying which field it was in; such a form (already within the size limit) is read
+    /// pair by pair instead, so the field's own rule refuses it by name like any other bad value.
+    /// </summary>
+    private static async Task<IFormCollection> ReadValuesAsync(HttpContext http)
+    {
+        var max = http.RequestServices.GetRequiredService<IOptions<SubscribeOptions>>().Value.MaxFormBytes;
+        http.Request.EnableBuffering(bufferThreshold: max, bufferLimit: max);
+        try
+        {
+            return await http.Request.ReadFormAsync(http.RequestAborted);
+        }
+        catch (InvalidDataException) when (http.Request.ContentType?.StartsWith("application/x-www-form-urlencoded", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            http.Request.Body.Position = 0;
+            using var reader = new StreamReader(http.Request.Body, new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true), false, 4096, leaveOpen: true);
+            string body;
+            try { body = await reader.ReadToEndAsync(http.RequestAborted); }
+            catch (System.Text.DecoderFallbackException) { throw new InvalidDataException("the form is not UTF-8"); }
+            var pairs = new Dictionary<string, Microsoft.Extensions.Primitives.StringValues>(StringComparer.OrdinalIgnoreCase);
+            foreach (var pair in body.Split('&', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var eq = pair.IndexOf('=');
+                var key = Decode(eq < 0 ? pair : pair[..eq]);
+                var value = eq < 0 ? "" : Decode(pair[(eq + 1)..]);
+                if (key.Length > 64 || pairs.Count >= 32) throw new InvalidDataException("the form has too many or too long fields");
+                pairs[key] = Microsoft.Extensions.Primitives.StringValues.Concat(pairs.GetValueOrDefault(key), value);
+            }
+            var form = new FormCollection(pairs);
+            http.Features.Set<IFormFeature>(new FormFeature(form));
+            return form;
+        }
+
+        static string Decode(string text) => Uri.UnescapeDataString(text.Replace('+', ' '));
     }
 
     private static void LimitBody(HttpContext http)

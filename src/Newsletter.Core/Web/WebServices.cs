@@ -1,4 +1,6 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.Extensions.Configuration;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,6 +19,17 @@ public static class WebServices
     public static IHostApplicationBuilder AddNewsletterWeb(this IHostApplicationBuilder builder)
     {
         builder.Services.AddProblemDetails();
+        // Forwarded headers are believed from the configured proxies only. This also holds when
+        // ASPNETCORE_FORWARDEDHEADERS_ENABLED is set, which would otherwise believe anyone.
+        builder.Services.PostConfigure<ForwardedHeadersOptions>(o =>
+        {
+            var proxies = builder.Configuration.GetSection(NewsletterOptions.Section).Get<NewsletterOptions>()?.KnownProxyNetworks ?? [];
+            o.KnownProxies.Clear();
+            o.KnownIPNetworks.Clear();
+            foreach (var network in proxies) o.KnownIPNetworks.Add(network);
+            o.ForwardedHeaders = proxies.Count > 0 ? ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto : ForwardedHeaders.None;
+            o.ForwardLimit = null; // walk back through every known proxy, stop at the first address that is not one
+        });
         builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
         {
             document.Info.Title = "Newsletter admin API";
@@ -32,6 +45,11 @@ public static class WebServices
 
     public static WebApplication MapNewsletterWeb(this WebApplication app)
     {
+        var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NewsletterOptions>>().Value;
+        // (With ASPNETCORE_FORWARDEDHEADERS_ENABLED the host has added the middleware already.)
+        if (options.KnownProxyNetworks.Count > 0 && !string.Equals(app.Configuration["ASPNETCORE_FORWARDEDHEADERS_ENABLED"], "true", StringComparison.OrdinalIgnoreCase)
+            && !string.Equals(app.Configuration["FORWARDEDHEADERS_ENABLED"], "true", StringComparison.OrdinalIgnoreCase))
+            app.UseForwardedHeaders();
         app.UseStatusCodePages();
         app.MapSubscriberPages();
         app.MapAdminPages();
@@ -49,7 +67,8 @@ public static class WebServices
                 });
             },
         });
-        app.MapGet("/metrics", async (DeliveryMetrics metrics, NpgsqlDataSource db, CancellationToken ct) =>
+        if (options.MetricsAccess == MetricsAccess.Off) return app;
+        var metricsRoute = app.MapGet("/metrics", async (DeliveryMetrics metrics, NpgsqlDataSource db, CancellationToken ct) =>
         {
             await using var connection = await db.OpenConnectionAsync(ct);
             var depth = await connection.ExecuteScalarAsync<long>(new CommandDefinition("""
@@ -59,6 +78,7 @@ public static class WebServices
             var paused = await connection.ExecuteScalarAsync<long>(new CommandDefinition("select count(*) from runs where status = 'paused'", cancellationToken: ct));
             return Results.Text(metrics.Write(depth, paused), "text/plain; version=0.0.4; charset=utf-8");
         }).WithName("Metrics").WithSummary("Prometheus metrics of the delivery engine");
+        if (options.MetricsAccess == MetricsAccess.Admin) metricsRoute.AddEndpointFilter<AdminKeyFilter>();
         return app;
     }
 }

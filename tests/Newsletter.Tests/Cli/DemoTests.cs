@@ -52,7 +52,7 @@ public sealed class DemoTests
         Assert.NotEqual(0, result.ExitCode);
         var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("apt-get install postgresql", line);
-        Assert.Contains("docker compose up -d postgres", line);
+        Assert.Contains("docker compose up -d", line);
         Assert.Contains("ConnectionStrings__Newsletter", line);
     }
 

@@ -98,5 +98,15 @@ public sealed class ConfigurationTests
         Assert.Contains("Newsletter__Smtp__Host", configKeys);
         var unknown = configKeys.Except(ConfigurationKeys.All).ToList();
         Assert.True(unknown.Count == 0, "Not configuration keys: " + string.Join(", ", unknown));
+
+        // No default secrets: the admin key and the database password must be given, or compose
+        // refuses to start (${VAR:?message}); PostgreSQL stays on the compose network.
+        string Value(YamlMappingNode map, string key) => ((YamlScalarNode)map[key]).Value!;
+        Assert.Matches(@"^\$\{NEWSLETTER_ADMIN_API_KEY:\?[^}]+\}$", Value(environment, "Newsletter__AdminApiKey"));
+        Assert.Matches(@"^\$\{POSTGRES_PASSWORD:\?[^}]+\}$", Value((YamlMappingNode)postgres["environment"], "POSTGRES_PASSWORD"));
+        Assert.Contains("Password=${POSTGRES_PASSWORD:?", Value(environment, "ConnectionStrings__Newsletter"));
+        Assert.False(postgres.Children.ContainsKey("ports"), "PostgreSQL is published on the host");
+        var text = File.ReadAllText(Repository.PathOf("docker-compose.yml"));
+        Assert.DoesNotContain(":-", text); // no fallback value for any variable
     }
 }

@@ -10,16 +10,12 @@ namespace Newsletter.Tests.Delivery;
 
 public sealed class SendApiTests
 {
-    private static Dictionary<string, string?> Sending(TestSmtpServer smtp) => new()
+    private static Dictionary<string, string?> Sending(TestSmtpServer smtp)
     {
-        ["Newsletter__Smtp__Host"] = "127.0.0.1",
-        ["Newsletter__Smtp__Port"] = smtp.Port.ToString(),
-        ["Newsletter__Smtp__Security"] = "None",
-        ["Newsletter__Delivery__PollInterval"] = "00:00:00.200",
-        ["Newsletter__Delivery__BatchSize"] = "5",
-        // No catch-up of the real schedule during the test.
-        ["Newsletter__Schedule__MaxLateness"] = "00:00:00",
-    };
+        var settings = ServiceProcess.SendingTo(smtp);
+        settings["Newsletter__Delivery__BatchSize"] = "5";
+        return settings;
+    }
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
@@ -66,7 +62,8 @@ public sealed class SendApiTests
         var sentByMetrics = 0L;
         foreach (var service in new[] { a, b })
         {
-            var metrics = await service.Http.GetStringAsync("/metrics");
+            using var admin = service.Admin();
+            var metrics = await admin.GetStringAsync("/metrics");
             Assert.Contains("# TYPE newsletter_messages_total counter", metrics);
             Assert.Contains("newsletter_queue_depth 0", metrics);
             Assert.Contains("newsletter_send_duration_seconds_count", metrics);
@@ -151,8 +148,7 @@ public sealed class SendApiTests
         // A broadcast goes out and can be watched.
         var broadcast = await JsonOf(await admin.PostAsync("/api/sends", Json("""{"issue":"top-ml-papers-2024-04-22"}""")));
         var id = broadcast.GetProperty("id").GetInt64();
-        for (var i = 0; i < 100 && (await JsonOf(await admin.GetAsync($"/api/sends/{id}"))).GetProperty("status").GetString() != "done"; i++)
-            await Task.Delay(100);
+        await ServiceProcess.WaitForRunAsync(admin, id);
         Assert.Equal("jisoo@example.org", Assert.Single(smtp.Messages).Recipients.Single(), ignoreCase: true);
         Assert.Equal(HttpStatusCode.Conflict, (await admin.PostAsync($"/api/sends/{id}/pause", null)).StatusCode);
         Assert.Single((await JsonOf(await admin.GetAsync("/api/sends"))).EnumerateArray());

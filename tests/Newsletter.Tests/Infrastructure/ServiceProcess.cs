@@ -64,6 +64,33 @@ public sealed class ServiceProcess : IAsyncDisposable
         throw new TimeoutException("newsletter run did not answer /health within 60 s");
     }
 
+    /// <summary>
+    /// Settings of a service that sends to <paramref name="smtp"/> on loopback, looks for work
+    /// often, and never catches up a period of the real schedule during a test.
+    /// </summary>
+    public static Dictionary<string, string?> SendingTo(TestSmtpServer smtp) => new()
+    {
+        ["Newsletter__Smtp__Host"] = "127.0.0.1",
+        ["Newsletter__Smtp__Port"] = smtp.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Newsletter__Smtp__Security"] = "None",
+        ["Newsletter__Delivery__PollInterval"] = "00:00:00.200",
+        ["Newsletter__Schedule__MaxLateness"] = "00:00:00",
+    };
+
+    /// <summary>Follows a run through the admin API until it is done (at most a minute) and returns its last state.</summary>
+    public static async Task<System.Text.Json.JsonElement> WaitForRunAsync(HttpClient admin, long id)
+    {
+        System.Text.Json.JsonElement run = default;
+        for (var i = 0; i < 600; i++)
+        {
+            run = System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync($"/api/sends/{id}")).RootElement;
+            if (run.GetProperty("status").GetString() == "done") break;
+            await Task.Delay(100);
+        }
+        Assert.Equal("done", run.GetProperty("status").GetString());
+        return run;
+    }
+
     /// <summary>SIGKILL: the process dies wherever it is, with no chance to clean up.</summary>
     public async Task KillAsync()
     {

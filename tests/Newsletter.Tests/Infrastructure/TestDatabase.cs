@@ -37,10 +37,11 @@ public sealed class TestDatabase : IAsyncDisposable
 
     public SendLedger Ledger(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System, NullLogger<SendLedger>.Instance);
 
-    public DeliveryEngine Engine(IMailTransport transport, TimeProvider? clock = null, DeliveryOptions? delivery = null, ScheduleOptions? schedule = null)
+    public DeliveryEngine Engine(IMailTransport transport, TimeProvider? clock = null, DeliveryOptions? delivery = null, ScheduleOptions? schedule = null,
+        NewsletterOptions? newsletter = null)
     {
         var time = clock ?? TimeProvider.System;
-        var options = TestMail.Options();
+        var options = newsletter ?? TestMail.Options();
         var o = Microsoft.Extensions.Options.Options.Create(options);
         return new DeliveryEngine(DataSource, Ledger(time), Issues(time), TestMail.Renderer(options), TestMail.Builder(clock: time, options: options),
             transport, o, Microsoft.Extensions.Options.Options.Create(new SmtpOptions()), Microsoft.Extensions.Options.Options.Create(delivery ?? new DeliveryOptions()),

@@ -5,9 +5,17 @@ using AngleSharp.Html.Parser;
 namespace Newsletter.Tests.Web;
 
 /// <summary>A browser without a browser: cookies, no redirects, and the antiforgery field of the last page read.</summary>
-public sealed partial class PageClient(Uri baseAddress) : IDisposable
+public sealed partial class PageClient : IDisposable
 {
-    private readonly HttpClient _http = new(new HttpClientHandler { CookieContainer = new CookieContainer(), AllowAutoRedirect = false }) { BaseAddress = baseAddress };
+    private readonly HttpClient _http;
+
+    public PageClient(Uri baseAddress)
+    {
+        _http = new HttpClient(new HttpClientHandler { CookieContainer = Cookies, AllowAutoRedirect = false }) { BaseAddress = baseAddress };
+    }
+
+    /// <summary>The cookies this client holds, as a browser's cookie store would.</summary>
+    public CookieContainer Cookies { get; } = new();
 
     /// <summary>The antiforgery field of the last page read (empty when it had none).</summary>
     public string Token { get; private set; } = "";

@@ -31,15 +31,8 @@ public sealed class SubscriberPagesTests : IAsyncLifetime
 
     private Task<ServiceProcess> StartAsync(Dictionary<string, string?>? extra = null)
     {
-        var settings = new Dictionary<string, string?>
-        {
-            ["Newsletter__Smtp__Host"] = "127.0.0.1",
-            ["Newsletter__Smtp__Port"] = _smtp.Port.ToString(),
-            ["Newsletter__Smtp__Security"] = "None",
-            ["Newsletter__Delivery__PollInterval"] = "00:00:00.200",
-            ["Newsletter__Schedule__MaxLateness"] = "00:00:00",
-            ["Newsletter__Subscribe__RequestsPerMinute"] = "1000",
-        };
+        var settings = ServiceProcess.SendingTo(_smtp);
+        settings["Newsletter__Subscribe__RequestsPerMinute"] = "1000";
         foreach (var (k, v) in extra ?? []) settings[k] = v;
         return ServiceProcess.StartAsync(_db, settings);
     }
