@@ -20,7 +20,9 @@ namespace Newsletter.Benchmarks;
 /// binary COPY, publishes the sample issue, times the enqueue, then runs the real
 /// <c>newsletter send weekly --deliver</c> as the service process (claim, render, send, mark sent),
 /// watching its peak RSS. In the same run, Postfix's smtp-source sends N messages of the same size
-/// over the same number of connections into the same sink: the baseline of the ratio.
+/// over the same number of connections into the same sink: the baseline of the ratio. CPU time
+/// is read from /proc: the service process's user+system time (through the shell's <c>times</c>),
+/// and PostgreSQL's (the postmaster, its reaped backends and its live children) over the send.
 /// </summary>
 internal static class DeliveryBenchmark
 {
@@ -29,6 +31,8 @@ internal static class DeliveryBenchmark
         var subscribers = Arg(args, "--subscribers", 10_000);
         var lanes = Arg(args, "--lanes", 4);
         var dkim = args.Contains("--dkim");
+        var language = args.SkipWhile(a => a != "--language").Skip(1).FirstOrDefault() ?? "mixed";
+        if (language is not ("mixed" or "ko" or "en" or "both")) { Console.Error.WriteLine("--language: ko, en, both or mixed"); return 2; }
         foreach (var tool in new[] { "/usr/sbin/smtp-sink", "/usr/sbin/smtp-source" })
             if (!File.Exists(tool)) { Console.Error.WriteLine($"{tool} is missing: apt-get install postfix"); return 2; }
 
@@ -48,7 +52,7 @@ internal static class DeliveryBenchmark
                 await copy.StartRowAsync();
                 await copy.WriteAsync($"reader{i}@example.org", NpgsqlDbType.Text);
                 await copy.WriteAsync("weekly", NpgsqlDbType.Text);
-                await copy.WriteAsync(i % 3 == 0 ? "both" : i % 3 == 1 ? "ko" : "en", NpgsqlDbType.Text);
+                await copy.WriteAsync(language != "mixed" ? language : i % 3 == 0 ? "both" : i % 3 == 1 ? "ko" : "en", NpgsqlDbType.Text);
                 await copy.WriteAsync("active", NpgsqlDbType.Text);
                 await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
                 await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
@@ -69,19 +73,27 @@ internal static class DeliveryBenchmark
 
             var work = Path.Combine(dir, "work");
             Directory.CreateDirectory(work);
-            var (deliverSeconds, peakRss) = await DeliverAsync(postgres.ConnectionString, port, lanes, dkim ? DkimKey(dir) : null, work, !args.Contains("--compile-in-process"));
+            var postgresBefore = PostgresCpuSeconds(dir);
+            var started = DateTime.UtcNow;
+            var (deliverSeconds, peakRss, serviceCpu) = await DeliverAsync(postgres.ConnectionString, port, lanes, dkim ? DkimKey(dir) : null, work, !args.Contains("--compile-in-process"));
+            await Task.Delay(500); // the service's backends exit and are reaped
+            var postgresCpu = PostgresCpuSeconds(dir) - postgresBefore;
             var after = (await ledger.GetAsync(run.Id))!;
-            var size = await MessageSizeAsync(issue);
+            DateTime firstSent;
+            await using (var connection = await db.OpenConnectionAsync())
+            await using (var command = new NpgsqlCommand("select min(sent_at) from deliveries where run_id = $1", connection) { Parameters = { new() { Value = run.Id } } })
+                firstSent = DateTime.SpecifyKind((DateTime)(await command.ExecuteScalarAsync())!, DateTimeKind.Utc);
+            var size = await MessageSizeAsync(issue, language == "mixed" ? Language.Both : Wire.Parse<Language>("language", language));
             var sourceSeconds = await SmtpSourceAsync(port, lanes, subscribers, size);
 
             var ours = after.Sent / deliverSeconds;
             var baseline = subscribers / sourceSeconds;
             Console.WriteLine();
-            Console.WriteLine($"| subscribers | seed (COPY) | enqueue | delivered | newsletter msg/s | smtp-source msg/s | ratio | peak RSS |");
-            Console.WriteLine($"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            Console.WriteLine($"| subscribers | enqueue | delivered | first message | newsletter msg/s | smtp-source msg/s | ratio | service CPU/msg | PostgreSQL CPU/msg | peak RSS |");
+            Console.WriteLine($"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {subscribers:N0} | {seed.Elapsed.TotalSeconds:0.0} s | {enqueue.Elapsed.TotalSeconds:0.00} s | {after.Sent:N0} sent, {after.Failed + after.Uncertain} not | {ours:0} | {baseline:0} | {ours / baseline:0.00} | {peakRss / 1024.0 / 1024.0:0} MB |"));
-            Console.WriteLine($"(lanes {lanes}, message size {size:N0} bytes, {(dkim ? "DKIM-signed (RSA-2048)" : "no DKIM")}, templates {(args.Contains("--compile-in-process") ? "compiled in the process" : "compiled ahead")}, run {after.Status})");
+                $"| {subscribers:N0} | {enqueue.Elapsed.TotalSeconds:0.00} s | {after.Sent:N0} sent, {after.Failed + after.Uncertain} not | {(firstSent - started).TotalSeconds:0.0} s | {ours:0} | {baseline:0} | {ours / baseline:0.00} | {serviceCpu * 1000 / after.Sent:0.000} ms | {postgresCpu * 1000 / after.Sent:0.000} ms | {peakRss / 1024.0 / 1024.0:0} MB |"));
+            Console.WriteLine($"(lanes {lanes}, language {language}, message size {size:N0} bytes, {(dkim ? "DKIM-signed (RSA-2048)" : "no DKIM")}, templates {(args.Contains("--compile-in-process") ? "compiled in the process" : "compiled ahead")}, service CPU {serviceCpu:0.0} s incl. start-up, run {after.Status})");
             return 0;
         }
         finally
@@ -100,9 +112,10 @@ internal static class DeliveryBenchmark
         return path;
     }
 
-    private static async Task<(double Seconds, long PeakRss)> DeliverAsync(string connectionString, int port, int lanes, string? dkimKey, string workingDirectory, bool compileAhead)
+    private static async Task<(double Seconds, long PeakRss, double CpuSeconds)> DeliverAsync(string connectionString, int port, int lanes, string? dkimKey, string workingDirectory, bool compileAhead)
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "newsletter.dll"), "send", "weekly", "--deliver"])
+        // Through a shell whose `times` reports its children's user and system time once they exit.
+        var start = new ProcessStartInfo("bash", ["-c", $"dotnet '{Path.Combine(AppContext.BaseDirectory, "newsletter.dll")}' send weekly --deliver >&2; status=$?; times; exit $status"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -138,13 +151,54 @@ internal static class DeliveryBenchmark
         long peak = 0;
         while (!process.HasExited)
         {
-            peak = Math.Max(peak, PeakRss(process.Id));
+            foreach (var child in ChildProcesses(process.Id)) peak = Math.Max(peak, PeakRss(child));
             await Task.Delay(200);
         }
         watch.Stop();
         if (process.ExitCode != 0) throw new InvalidOperationException($"newsletter send failed: {await error}");
-        Console.WriteLine((await output).Trim());
-        return (watch.Elapsed.TotalSeconds, peak);
+        // `times`: the shell's own user and system time, then its children's ("0m1.234s 0m0.567s").
+        var children = (await output).Trim().Split('\n')[^1].Split(' ');
+        return (watch.Elapsed.TotalSeconds, peak, Seconds(children[0]) + Seconds(children[1]));
+
+        static double Seconds(string t) =>
+            int.Parse(t[..t.IndexOf('m')], CultureInfo.InvariantCulture) * 60 + double.Parse(t[(t.IndexOf('m') + 1)..^1], CultureInfo.InvariantCulture);
+    }
+
+    private static IEnumerable<int> ChildProcesses(int parent)
+    {
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            string stat;
+            try { stat = File.ReadAllText(Path.Combine(dir, "stat")); } catch (IOException) { continue; } catch (UnauthorizedAccessException) { continue; }
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            if (int.Parse(fields[1], CultureInfo.InvariantCulture) == parent) yield return pid;
+        }
+    }
+
+    /// <summary>
+    /// PostgreSQL's CPU seconds so far: the postmaster's own and its reaped children's (backends
+    /// that have exited), plus its live children's (user + system, from /proc).
+    /// </summary>
+    private static double PostgresCpuSeconds(string dataDirectory)
+    {
+        var postmaster = int.Parse(File.ReadLines(Path.Combine(dataDirectory, "postgres", "postmaster.pid")).First(), CultureInfo.InvariantCulture);
+        var ticks = Ticks(postmaster, withChildren: true) + ChildProcesses(postmaster).Sum(pid => Ticks(pid, withChildren: false));
+        return ticks / 100.0; // USER_HZ
+
+        static long Ticks(int pid, bool withChildren)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                // fields after the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14)
+                var total = long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
+                if (withChildren) total += long.Parse(f[13], CultureInfo.InvariantCulture) + long.Parse(f[14], CultureInfo.InvariantCulture);
+                return total;
+            }
+            catch (IOException) { return 0; }
+        }
     }
 
     private static long PeakRss(int pid)
@@ -170,12 +224,12 @@ internal static class DeliveryBenchmark
     }
 
     /// <summary>The wire size of one personalised message of the sample issue.</summary>
-    private static async Task<long> MessageSizeAsync(Issue issue)
+    private static async Task<long> MessageSizeAsync(Issue issue, Language language)
     {
         var options = Options.Create(new NewsletterOptions { PublicUrl = "https://news.example.org", Secret = "benchmark-secret-benchmark-secret-0123456789" });
-        var digest = await new DigestRenderer(new TemplateEngine(options), options).RenderAsync([issue], Language.Both);
+        var digest = await new DigestRenderer(new TemplateEngine(options), options).RenderAsync([issue], language);
         var message = new DigestMessageBuilder(options, new LinkSigner(options.Value.Secret!), new DkimSigning(Options.Create(new DkimOptions())), TimeProvider.System)
-            .Build(digest, new Subscriber { Email = "reader@example.org", PublicId = Guid.NewGuid(), Language = Language.Both }, "size");
+            .Build(digest, new Subscriber { Email = "reader@example.org", PublicId = Guid.NewGuid(), Language = language }, "size");
         using var counter = new CountingStream();
         message.WriteTo(counter);
         return counter.Length;

@@ -35,7 +35,7 @@ public sealed class DkimSigning
         var key = LoadPrivateKey(o.PrivateKeyPath!);
         PublicKeyRecord = DnsRecord(key);
         RecordName = $"{o.Selector}._domainkey.{o.Domain}";
-        _signer = new DkimSigner(DotNetUtilities.GetRsaKeyPair(key).Private, o.Domain!, o.Selector!, DkimSignatureAlgorithm.RsaSha256)
+        _signer = new PlatformRsaDkimSigner(key, o.Domain!, o.Selector!)
         {
             HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
             BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
@@ -99,6 +99,41 @@ public sealed class DkimSigning
     {
         var p = record.Split(';').Select(t => t.Trim()).First(t => t.StartsWith("p=", StringComparison.Ordinal))[2..];
         return PublicKeyFactory.CreateKey(Convert.FromBase64String(p));
+    }
+}
+
+/// <summary>
+/// MimeKit's DKIM signer with the signature computed by the platform's RSA (OpenSSL here) instead of
+/// BouncyCastle's managed RSA: the same PKCS#1 v1.5 signature, byte for byte, in about an eighth of
+/// the time. MimeKit still canonicalises and hashes what it signs; only the signing context differs.
+/// </summary>
+internal sealed class PlatformRsaDkimSigner(RSA key, string domain, string selector)
+    : DkimSigner(DotNetUtilities.GetRsaKeyPair(key).Private, domain, selector, DkimSignatureAlgorithm.RsaSha256)
+{
+    protected override Org.BouncyCastle.Crypto.ISigner CreateSigningContext() => new RsaSha256(key);
+
+    /// <summary>SHA-256 over what MimeKit writes, then RSASSA-PKCS1-v1_5 with the platform's RSA.</summary>
+    private sealed class RsaSha256(RSA key) : Org.BouncyCastle.Crypto.ISigner
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        public string AlgorithmName => "SHA-256withRSA";
+
+        public void Init(bool forSigning, Org.BouncyCastle.Crypto.ICipherParameters parameters) { }
+
+        public void Update(byte input) => _hash.AppendData([input]);
+
+        public void BlockUpdate(byte[] input, int inOff, int inLen) => _hash.AppendData(input, inOff, inLen);
+
+        public void BlockUpdate(ReadOnlySpan<byte> input) => _hash.AppendData(input);
+
+        public int GetMaxSignatureSize() => key.KeySize / 8;
+
+        public byte[] GenerateSignature() => key.SignHash(_hash.GetHashAndReset(), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+
+        public bool VerifySignature(byte[] signature) => key.VerifyHash(_hash.GetHashAndReset(), signature, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+
+        public void Reset() => _hash.GetHashAndReset();
     }
 }
 

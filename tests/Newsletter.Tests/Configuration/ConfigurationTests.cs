@@ -68,6 +68,16 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public void The_service_runs_with_the_workstation_garbage_collector_on_purpose()
+    {
+        // Server GC sizes its heaps per core and keeps them: on a small machine the RSS grows for nothing.
+        using var config = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "newsletter.runtimeconfig.json")));
+        var properties = config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+        Assert.False(properties.GetProperty("System.GC.Server").GetBoolean());
+        Assert.False(properties.GetProperty("System.GC.Concurrent").GetBoolean());
+    }
+
+    [Fact]
     public void Every_configuration_key_is_documented_in_the_readme()
     {
         var readme = File.ReadAllText(Repository.PathOf("README.md"));
