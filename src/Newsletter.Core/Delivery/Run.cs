@@ -5,6 +5,7 @@ namespace Newsletter.Delivery;
 /// <summary>What a run sends: the daily or weekly digest, or one issue broadcast to everyone.</summary>
 public enum RunKind { Daily, Weekly, Broadcast }
 
+/// <summary>Where a run stands: sending (and its deliveries being worked off), paused, done or cancelled.</summary>
 public enum RunStatus { Sending, Paused, Done, Cancelled }
 
 /// <summary>A run and the counts of its deliveries by state.</summary>
@@ -14,7 +15,11 @@ public sealed class RunSummary
 
     public string Kind { get; init; } = "";
 
+    /// <summary>The run's state as the API and the CLI show it (see <see cref="State"/>).</summary>
     public string Status { get; init; } = "";
+
+    [System.Text.Json.Serialization.JsonIgnore]
+    public RunStatus State => LedgerStates.ParseRun(Status);
 
     public string? Issue { get; init; }
 
@@ -43,7 +48,7 @@ public sealed class RunSummary
     public DateTime? FinishedAt { get; init; }
 
     [System.Text.Json.Serialization.JsonIgnore]
-    public bool IsOpen => Status is "sending" or "paused";
+    public bool IsOpen => LedgerStates.OpenRuns.Contains(State);
 
     public static RunKind KindOf(Cadence cadence) => cadence == Cadence.Daily ? RunKind.Daily : RunKind.Weekly;
 }

@@ -15,6 +15,29 @@ namespace Newsletter.Delivery;
 /// </summary>
 public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<SendLedger> logger)
 {
+    // The state words, from their one mapping (LedgerStates).
+    private static readonly string Queued = LedgerStates.Sql(DeliveryStatus.Queued);
+    private static readonly string Claimed = LedgerStates.Sql(DeliveryStatus.Claimed);
+    private static readonly string Sending = LedgerStates.Sql(DeliveryStatus.Sending);
+    private static readonly string Sent = LedgerStates.Sql(DeliveryStatus.Sent);
+    private static readonly string Retrying = LedgerStates.Sql(DeliveryStatus.Retrying);
+    private static readonly string Failed = LedgerStates.Sql(DeliveryStatus.Failed);
+    private static readonly string Uncertain = LedgerStates.Sql(DeliveryStatus.Uncertain);
+    private static readonly string Cancelled = LedgerStates.Sql(DeliveryStatus.Cancelled);
+    private static readonly string Skipped = LedgerStates.Sql(DeliveryStatus.Skipped);
+    private static readonly string OpenDeliveries = LedgerStates.Sql(LedgerStates.Open);
+    private static readonly string UnstartedDeliveries = LedgerStates.Sql(LedgerStates.Unstarted);
+    private static readonly string DueDeliveries = LedgerStates.Sql(LedgerStates.Due);
+    private static readonly string RunSending = LedgerStates.Sql(RunStatus.Sending);
+    private static readonly string Done = LedgerStates.Sql(RunStatus.Done);
+    private static readonly string OpenRuns = LedgerStates.Sql(LedgerStates.OpenRuns);
+
+    /// <summary>SQL that any reader of the ledger may need: a run's deliveries still to settle.</summary>
+    public static string OpenDeliveryStates => OpenDeliveries;
+
+    /// <summary>SQL: the states a worker may claim.</summary>
+    public static string DueDeliveryStates => DueDeliveries;
+
     /// <summary>
     /// Starts the digest run of <paramref name="cadence"/> for a scheduled <paramref name="period"/>
     /// (or, with no period, an admin's run now) and enqueues it. A run that already exists for the
@@ -30,10 +53,10 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             on conflict do nothing
             returning id
             """, new { kind, period = period?.ToDateTime(TimeOnly.MinValue), now = Now() }, cancellationToken: ct));
-        var id = created ?? await connection.ExecuteScalarAsync<long?>(new CommandDefinition("""
+        var id = created ?? await connection.ExecuteScalarAsync<long?>(new CommandDefinition($"""
             select id from runs
-            where kind = @kind and ((@period::date is not null and period = @period::date) or status in ('sending', 'paused'))
-            order by (status in ('sending', 'paused')) desc, id desc
+            where kind = @kind and ((@period::date is not null and period = @period::date) or status in ({OpenRuns}))
+            order by (status in ({OpenRuns})) desc, id desc
             limit 1
             """, new { kind, period = period?.ToDateTime(TimeOnly.MinValue) }, cancellationToken: ct))
             ?? throw new InvalidOperationException($"No {kind} run could be created or found");
@@ -61,7 +84,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             returning id
             """, new { issue.Id, now = Now() }, cancellationToken: ct));
         var id = created ?? await connection.ExecuteScalarAsync<long>(new CommandDefinition(
-            "select id from runs where kind = 'broadcast' and issue_id = @Id and status in ('sending', 'paused') order by id desc limit 1",
+            $"select id from runs where kind = 'broadcast' and issue_id = @Id and status in ({OpenRuns}) order by id desc limit 1",
             new { issue.Id }, cancellationToken: ct));
         if (created is not null)
             logger.LogInformation("Run {RunId} (broadcast of {Slug}) started", id, slug);
@@ -82,7 +105,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         await using var tx = await connection.BeginTransactionAsync(ct);
         var run = await connection.QuerySingleAsync<(string Kind, long? IssueId, DateTime CreatedAt, string Status)>(new CommandDefinition(
             "select kind, issue_id, created_at, status from runs where id = @runId for update", new { runId }, tx, cancellationToken: ct));
-        if (run.Status is not ("sending" or "paused")) return;
+        if (!LedgerStates.OpenRuns.Contains(LedgerStates.ParseRun(run.Status))) return;
 
         var eligible = run.Kind == "broadcast"
             ? """
@@ -127,10 +150,10 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     {
         if (runIds.Count == 0) return;
         await using var connection = await db.OpenConnectionAsync(ct);
-        var done = await connection.QueryAsync<long>(new CommandDefinition("""
-            update runs r set status = 'done', finished_at = @now
-            where r.id = any(@ids) and r.status = 'sending'
-              and not exists (select 1 from deliveries d where d.run_id = r.id and d.status in ('queued', 'claimed', 'sending', 'retrying'))
+        var done = await connection.QueryAsync<long>(new CommandDefinition($"""
+            update runs r set status = {Done}, finished_at = @now
+            where r.id = any(@ids) and r.status = {RunSending}
+              and not exists (select 1 from deliveries d where d.run_id = r.id and d.status in ({OpenDeliveries}))
             returning r.id
             """, new { ids = runIds.ToArray(), now = Now() }, cancellationToken: ct));
         foreach (var id in done) logger.LogInformation("Run {RunId} done", id);
@@ -146,11 +169,11 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     /// <exception cref="NotFoundException">No run has this id.</exception>
     /// <exception cref="ConflictException">The run is finished.</exception>
     public Task<RunSummary> PauseAsync(long id, string reason, CancellationToken ct = default) =>
-        ChangeAsync(id, "paused", ["sending"], "pause_reason = @reason", reason, ct);
+        ChangeAsync(id, RunStatus.Paused, [RunStatus.Sending], "pause_reason = @reason", reason, ct);
 
     public async Task<RunSummary> ResumeAsync(long id, CancellationToken ct = default)
     {
-        var run = await ChangeAsync(id, "sending", ["paused", "sending"], "pause_reason = null", null, ct);
+        var run = await ChangeAsync(id, RunStatus.Sending, [RunStatus.Paused, RunStatus.Sending], "pause_reason = null", null, ct);
         // Everything may have been settled while it was paused (its subscribers left, say).
         await TryCompleteAsync([id], ct);
         return (await GetAsync(id, ct)) ?? run;
@@ -162,12 +185,12 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     /// </summary>
     public async Task<RunSummary> CancelAsync(long id, CancellationToken ct = default)
     {
-        var run = await ChangeAsync(id, "cancelled", ["sending", "paused"], "finished_at = @now", null, ct);
+        var run = await ChangeAsync(id, RunStatus.Cancelled, LedgerStates.OpenRuns, "finished_at = @now", null, ct);
         await using var connection = await db.OpenConnectionAsync(ct);
-        await connection.ExecuteAsync(new CommandDefinition("""
+        await connection.ExecuteAsync(new CommandDefinition($"""
             with cancelled as (
-                update deliveries set status = 'cancelled', lease_until = null, updated_at = @now
-                where run_id = @id and status in ('queued', 'claimed', 'retrying')
+                update deliveries set status = {Cancelled}, lease_until = null, updated_at = @now
+                where run_id = @id and status in ({UnstartedDeliveries})
                 returning id
             )
             delete from receipts where delivery_id in (select id from cancelled)
@@ -184,25 +207,25 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     public async Task<(RunSummary Run, int Requeued)> ResendAsync(long id, bool failed, bool uncertain, CancellationToken ct = default)
     {
         var states = new List<string>();
-        if (failed) states.Add("failed");
-        if (uncertain) states.Add("uncertain");
+        if (failed) states.Add(LedgerStates.Name(DeliveryStatus.Failed));
+        if (uncertain) states.Add(LedgerStates.Name(DeliveryStatus.Uncertain));
         if (states.Count == 0) throw new InputException("--failed/--uncertain", "say which deliveries to send again");
         var run = await GetAsync(id, ct) ?? throw new NotFoundException("run", $"no run has id {id}");
-        if (run.Status == "cancelled") throw new ConflictException("run", $"run {id} was cancelled");
+        if (run.State == RunStatus.Cancelled) throw new ConflictException("run", $"run {id} was cancelled");
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         try
         {
             await connection.ExecuteAsync(new CommandDefinition(
-                "update runs set status = 'sending', finished_at = null where id = @id and status = 'done'", new { id }, tx, cancellationToken: ct));
+                $"update runs set status = {RunSending}, finished_at = null where id = @id and status = {Done}", new { id }, tx, cancellationToken: ct));
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             throw new ConflictException("run", $"another {run.Kind} run is open; resend when it is finished");
         }
         // A subscriber who bounced or left since is cancelled at claim time, as always.
-        var requeued = await connection.ExecuteAsync(new CommandDefinition("""
-            update deliveries set status = 'queued', attempts = 0, next_attempt_at = @now, lease_until = null, updated_at = @now
+        var requeued = await connection.ExecuteAsync(new CommandDefinition($"""
+            update deliveries set status = {Queued}, attempts = 0, next_attempt_at = @now, lease_until = null, updated_at = @now
             where run_id = @id and status = any(@states)
             """, new { id, states = states.ToArray(), now = Now() }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
@@ -211,17 +234,17 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         return ((await GetAsync(id, ct))!, requeued);
     }
 
-    private async Task<RunSummary> ChangeAsync(long id, string to, string[] from, string set, string? reason, CancellationToken ct)
+    private async Task<RunSummary> ChangeAsync(long id, RunStatus to, RunStatus[] from, string set, string? reason, CancellationToken ct)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         var changed = await connection.ExecuteAsync(new CommandDefinition(
             $"update runs set status = @to, {set} where id = @id and status = any(@from)",
-            new { id, to, from, reason, now = Now() }, cancellationToken: ct));
+            new { id, to = LedgerStates.Name(to), from = from.Select(LedgerStates.Name).ToArray(), reason, now = Now() }, cancellationToken: ct));
         var run = await GetAsync(id, ct) ?? throw new NotFoundException("run", $"no run has id {id}");
-        if (changed == 0 && run.Status != to)
+        if (changed == 0 && run.State != to)
             throw new ConflictException("run", $"run {id} is {run.Status}");
-        if (changed > 0) logger.LogInformation("Run {RunId} is now {Status}", id, to);
-        if (to == "sending") await TryCompleteAsync([id], ct);
+        if (changed > 0) logger.LogInformation("Run {RunId} is now {Status}", id, LedgerStates.Name(to));
+        if (to == RunStatus.Sending) await TryCompleteAsync([id], ct);
         return (await GetAsync(id, ct))!;
     }
 
@@ -237,17 +260,181 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             from runs r
             left join issues i on i.id = r.issue_id
             left join lateral (
-                select count(*) filter (where status in ('queued', 'claimed', 'sending')) as queued,
-                       count(*) filter (where status = 'sent') as sent,
-                       count(*) filter (where status = 'retrying') as retrying,
-                       count(*) filter (where status = 'failed') as failed,
-                       count(*) filter (where status = 'uncertain') as uncertain,
-                       count(*) filter (where status = 'cancelled') as cancelled,
-                       count(*) filter (where status = 'skipped') as skipped
+                select count(*) filter (where status in ({Queued}, {Claimed}, {Sending})) as queued,
+                       count(*) filter (where status = {Sent}) as sent,
+                       count(*) filter (where status = {Retrying}) as retrying,
+                       count(*) filter (where status = {Failed}) as failed,
+                       count(*) filter (where status = {Uncertain}) as uncertain,
+                       count(*) filter (where status = {Cancelled}) as cancelled,
+                       count(*) filter (where status = {Skipped}) as skipped
                 from deliveries d where d.run_id = r.id
             ) c on true
             {tail}
             """, args, cancellationToken: ct))).ToList();
+    }
+
+    // ---- deliveries: what a worker does with them ------------------------------------------------
+
+    /// <summary>
+    /// Claims up to <paramref name="batch"/> due deliveries of sending runs (of one run, or of any)
+    /// with <c>FOR UPDATE SKIP LOCKED</c> and a lease, so any number of workers share the queue.
+    /// The subscriber's status is read here: a delivery of someone who left is cancelled when it
+    /// comes up (see <see cref="CancelNotActive"/>).
+    /// </summary>
+    internal async Task<List<ClaimedDelivery>> ClaimAsync(long? runId, int batch, TimeSpan lease, CancellationToken ct)
+    {
+        var now = Now();
+        await using var connection = await db.OpenConnectionAsync(ct);
+        return (await connection.QueryAsync<ClaimedDelivery>(new CommandDefinition(ClaimSql,
+            new { now, leaseUntil = now + lease, batch, runId }, cancellationToken: ct))).ToList();
+    }
+
+    private static readonly string ClaimSql = $"""
+        with due as (
+            select d.id from deliveries d join runs r on r.id = d.run_id
+            where d.status in ({DueDeliveries}) and d.next_attempt_at <= @now and r.status = {RunSending}
+              and (@runId::bigint is null or d.run_id = @runId::bigint)
+            order by d.next_attempt_at, d.id
+            limit @batch
+            for update of d skip locked
+        ),
+        claimed as (
+            update deliveries d set status = {Claimed}, lease_until = @leaseUntil, attempts = d.attempts + 1, updated_at = @now
+            from due where d.id = due.id
+            returning d.id, d.run_id, d.subscriber_id, d.attempts
+        )
+        select c.id, c.run_id, r.kind as run_kind, c.attempts, c.subscriber_id, s.public_id, s.email, s.name, s.language, s.status,
+               array(select r.issue_id from receipts r where r.delivery_id = c.id order by r.issue_id) as issue_ids
+        from claimed c join subscribers s on s.id = c.subscriber_id join runs r on r.id = c.run_id
+        order by c.id
+        """;
+
+    /// <summary>
+    /// Claims whose worker vanished go back to the queue (nothing was sent, so the claim was no
+    /// attempt); sends whose worker vanished become uncertain (the server may have the message).
+    /// </summary>
+    internal async Task<int> ReleaseExpiredLeasesAsync(CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        return await connection.ExecuteAsync(new CommandDefinition(ReleaseExpiredSql, new { now = Now() }, cancellationToken: ct));
+    }
+
+    private static readonly string ReleaseExpiredSql = $"""
+        update deliveries set
+            status = case when status = {Claimed} then {Queued} else {Uncertain} end,
+            last_error = case when status = {Sending} then 'the sending process stopped before the server answered' else last_error end,
+            attempts = case when status = {Claimed} then greatest(attempts - 1, 0) else attempts end,
+            lease_until = null, updated_at = @now
+        where status in ({Claimed}, {Sending}) and lease_until < @now
+        """;
+
+    /// <summary>
+    /// The durable mark that a message is about to go to SMTP, written before it goes. Conditional:
+    /// only a delivery still claimed by this worker, of a subscriber still active and not
+    /// suppressed, so no message starts after an unsubscribe has committed. The write changes no
+    /// row when the condition fails.
+    /// </summary>
+    internal void MarkSending(LedgerWriter writer, long id) => writer.Add(MarkSendingSql, id, Now());
+
+    private static readonly string MarkSendingSql = $"""
+        update deliveries d set status = {Sending}, updated_at = $2
+        where d.id = $1 and d.status = {Claimed}
+          and exists (select 1 from subscribers s where s.id = d.subscriber_id and s.status = 'active'
+                      and not exists (select 1 from suppressions x where x.email_hash = sha256(convert_to(lower(s.email), 'UTF8'))))
+        """;
+
+    /// <summary>A claimed delivery whose subscriber left (or is suppressed) since: cancelled, its issues given back.</summary>
+    internal void CancelNotActive(LedgerWriter writer, long id)
+    {
+        writer.Add(CancelClaimedSql, id, Now(), "subscriber is no longer active");
+        writer.Add(ReleaseReceiptsIfCancelledSql, id);
+    }
+
+    private static readonly string CancelClaimedSql = $"""
+        update deliveries set status = {Cancelled}, last_error = $3, lease_until = null, updated_at = $2
+        where id = $1 and status = {Claimed}
+        """;
+
+    private static readonly string ReleaseReceiptsIfCancelledSql =
+        $"delete from receipts where delivery_id = $1 and exists (select 1 from deliveries where id = $1 and status = {Cancelled})";
+
+    /// <summary>The message was accepted.</summary>
+    internal void RecordSent(LedgerWriter writer, long id, string? messageId) => writer.Add(SentSql, id, messageId, Now());
+
+    private static readonly string SentSql =
+        $"update deliveries set status = {Sent}, message_id = $2, last_error = null, sent_at = $3, lease_until = null, updated_at = $3 where id = $1";
+
+    /// <summary>
+    /// A final outcome other than sent: failed, uncertain, cancelled or skipped. With
+    /// <paramref name="giveIssuesBack"/> (a cancelled delivery, or one that failed for a reason of
+    /// ours) its receipts go, so the subscriber gets its issues in their next digest.
+    /// </summary>
+    internal void RecordOutcome(LedgerWriter writer, long id, DeliveryStatus status, string? error, bool giveIssuesBack = false)
+    {
+        if (status is DeliveryStatus.Sent or DeliveryStatus.Queued or DeliveryStatus.Claimed or DeliveryStatus.Sending or DeliveryStatus.Retrying)
+            throw new ArgumentOutOfRangeException(nameof(status), status, "not a final outcome");
+        writer.Add(OutcomeSql, id, LedgerStates.Name(status), error, Now());
+        if (giveIssuesBack || status == DeliveryStatus.Cancelled) writer.Add(ReleaseReceiptsSql, id);
+    }
+
+    private const string OutcomeSql = "update deliveries set status = $2, last_error = $3, lease_until = null, updated_at = $4 where id = $1";
+
+    private const string ReleaseReceiptsSql = "delete from receipts where delivery_id = $1";
+
+    /// <summary>A temporary failure: queued again for <paramref name="at"/>.</summary>
+    internal void ScheduleRetry(LedgerWriter writer, long id, DateTime at, string error) => writer.Add(RetrySql, id, at, error, Now());
+
+    private static readonly string RetrySql =
+        $"update deliveries set status = {Retrying}, next_attempt_at = $2, last_error = $3, lease_until = null, updated_at = $4 where id = $1";
+
+    /// <summary>A claimed delivery that was not started: back to the queue, as if never claimed.</summary>
+    internal void Requeue(LedgerWriter writer, long id) => writer.Add(RequeueSql, id, Now());
+
+    private static readonly string RequeueSql = $"""
+        update deliveries set status = {Queued}, lease_until = null, attempts = greatest(attempts - 1, 0), updated_at = $2
+        where id = $1 and status in ({Claimed}, {Sending})
+        """;
+
+    /// <summary>Cancels a subscriber's unstarted deliveries inside the caller's transaction (they left); returns their runs.</summary>
+    internal static Task<IEnumerable<long>> CancelForSubscriberAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long subscriberId, string reason,
+        DateTime now, CancellationToken ct) =>
+        connection.QueryAsync<long>(new CommandDefinition(CancelForSubscriberSql, new { subscriberId, reason, now }, tx, cancellationToken: ct));
+
+    private static readonly string CancelForSubscriberSql = $"""
+        with cancelled as (
+            update deliveries set status = {Cancelled}, last_error = @reason, lease_until = null, updated_at = @now
+            where subscriber_id = @subscriberId and status in ({UnstartedDeliveries})
+            returning id, run_id
+        ),
+        released as (delete from receipts where delivery_id in (select id from cancelled))
+        select distinct run_id from cancelled
+        """;
+
+    /// <summary>A delivery a worker claimed, with what it needs to build and address the message.</summary>
+    internal sealed class ClaimedDelivery
+    {
+        public long Id { get; init; }
+        public long RunId { get; init; }
+        public string RunKind { get; init; } = "";
+        public long SubscriberId { get; init; }
+        public int Attempts { get; init; }
+        public Guid PublicId { get; init; }
+        public string Email { get; init; } = "";
+        public string? Name { get; init; }
+        public string Language { get; init; } = "ko";
+        public string Status { get; init; } = "";
+        public long[] IssueIds { get; init; } = [];
+
+        public bool SubscriberActive => Status == Wire.Name(SubscriberStatus.Active);
+
+        public Subscriber ToSubscriber() => new()
+        {
+            PublicId = PublicId,
+            Email = Email,
+            Name = Name,
+            Language = Wire.Parse<Language>("language", Language),
+            Status = SubscriberStatus.Active,
+        };
     }
 
     private DateTime Now() => clock.GetUtcNow().UtcDateTime;

@@ -19,13 +19,16 @@ public sealed record DayCount(DateOnly Day, long Count);
 /// </summary>
 public sealed class SendReports(NpgsqlDataSource db, TimeProvider clock)
 {
+    private static readonly string Sent = LedgerStates.Sql(DeliveryStatus.Sent);
+
     private const string RowColumns = """
         d.id, d.run_id, r.kind as run_kind, coalesce(s.email, '(erased)') as email, d.status, d.attempts, d.last_error, d.message_id, d.sent_at, d.updated_at
         """;
 
     /// <summary>A run's deliveries, optionally of one state, in id order after <paramref name="after"/>.</summary>
-    public async Task<IReadOnlyList<DeliveryRow>> DeliveriesAsync(long runId, string? status, long after, int limit, CancellationToken ct = default)
+    public async Task<IReadOnlyList<DeliveryRow>> DeliveriesAsync(long runId, DeliveryStatus? state, long after, int limit, CancellationToken ct = default)
     {
+        var status = state is { } s ? LedgerStates.Name(s) : null;
         await using var connection = await db.OpenConnectionAsync(ct);
         return (await connection.QueryAsync<DeliveryRow>(new CommandDefinition($"""
             select {RowColumns}
@@ -52,9 +55,9 @@ public sealed class SendReports(NpgsqlDataSource db, TimeProvider clock)
     public async Task<RunProgress> ProgressAsync(long runId, CancellationToken ct = default)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
-        var (recent, remaining) = await connection.QuerySingleAsync<(long, int)>(new CommandDefinition("""
-            select count(*) filter (where status = 'sent' and sent_at > @since),
-                   count(*) filter (where status in ('queued', 'claimed', 'sending', 'retrying'))::int
+        var (recent, remaining) = await connection.QuerySingleAsync<(long, int)>(new CommandDefinition($"""
+            select count(*) filter (where status = {Sent} and sent_at > @since),
+                   count(*) filter (where status in ({SendLedger.OpenDeliveryStates}))::int
             from deliveries where run_id = @runId
             """, new { runId, since = clock.GetUtcNow().UtcDateTime.AddMinutes(-1) }, cancellationToken: ct));
         var rate = recent / 60.0;
@@ -66,10 +69,10 @@ public sealed class SendReports(NpgsqlDataSource db, TimeProvider clock)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         var today = clock.GetUtcNow().UtcDateTime.Date;
-        return (await connection.QueryAsync<(DateTime, long)>(new CommandDefinition("""
+        return (await connection.QueryAsync<(DateTime, long)>(new CommandDefinition($"""
             with sent as (
                 select date_trunc('day', sent_at, 'UTC') as day, count(*) as n
-                from deliveries where status = 'sent' and sent_at >= @from group by 1
+                from deliveries where status = {Sent} and sent_at >= @from group by 1
             )
             select day, coalesce((select n from sent where sent.day = days.day), 0)
             from generate_series(@from::timestamptz, @to::timestamptz, interval '1 day') as days(day) order by day

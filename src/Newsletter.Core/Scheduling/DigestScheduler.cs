@@ -9,6 +9,17 @@ using Quartz;
 
 namespace Newsletter.Scheduling;
 
+/// <summary>When the daily and weekly digests fire: the configured cron expressions in the configured zone.</summary>
+public static class DigestSchedule
+{
+    public static CronExpression Cron(ScheduleOptions options, Cadence cadence) =>
+        new(cadence == Cadence.Daily ? options.Daily : options.Weekly, options.Zone);
+
+    /// <summary>The cadence's next scheduled firing after <paramref name="at"/>.</summary>
+    public static DateTimeOffset? NextFiringAfter(ScheduleOptions options, Cadence cadence, DateTimeOffset at) =>
+        Cron(options, cadence).GetNextValidTimeAfter(at);
+}
+
 /// <summary>
 /// Turns a firing of the daily or weekly schedule into a run. A period is identified by the local
 /// date of its scheduled firing in the schedule's time zone, so however often a period fires (a
@@ -19,11 +30,7 @@ namespace Newsletter.Scheduling;
 public sealed class DigestScheduler(
     SendLedger ledger, NpgsqlDataSource db, IOptions<ScheduleOptions> options, TimeProvider clock, ILogger<DigestScheduler> logger)
 {
-    public CronExpression Cron(Cadence cadence)
-    {
-        var o = options.Value;
-        return new CronExpression(cadence == Cadence.Daily ? o.Daily : o.Weekly, o.Zone);
-    }
+    public CronExpression Cron(Cadence cadence) => DigestSchedule.Cron(options.Value, cadence);
 
     /// <summary>The period (local date in the schedule's zone) a firing at <paramref name="scheduledUtc"/> belongs to.</summary>
     public DateOnly PeriodOf(DateTimeOffset scheduledUtc) =>

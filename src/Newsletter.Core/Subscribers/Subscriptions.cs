@@ -154,7 +154,7 @@ public sealed class Subscriptions(
                 update subscribers set status = 'unsubscribed', unsubscribed_at = @now, confirmation_requested_at = null, updated_at = @now
                 where id = @Id returning {SubscriberStore.Columns}
                 """, new { current.Id, now }, tx, cancellationToken: ct));
-            runs = (await CancelQueuedAsync(connection, tx, current.Id, "the subscriber unsubscribed", now, ct)).ToList();
+            runs = (await SendLedger.CancelForSubscriberAsync(connection, tx, current.Id, "the subscriber unsubscribed", now, ct)).ToList();
             await RecordAsync(connection, tx, current.Id, "unsubscribed", source, null, client, ct);
             await tx.CommitAsync(ct);
         }
@@ -238,17 +238,17 @@ public sealed class Subscriptions(
         _ => source.ToString().ToLowerInvariant(),
     };
 
-    /// <summary>Cancels the subscriber's queued, retrying and claimed (not yet sending) deliveries; returns their runs.</summary>
-    internal static Task<IEnumerable<long>> CancelQueuedAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long subscriberId, string reason, DateTime now, CancellationToken ct) =>
-        connection.QueryAsync<long>(new CommandDefinition("""
-            with cancelled as (
-                update deliveries set status = 'cancelled', last_error = @reason, lease_until = null, updated_at = @now
-                where subscriber_id = @subscriberId and status in ('queued', 'retrying', 'claimed')
-                returning id, run_id
-            ),
-            released as (delete from receipts where delivery_id in (select id from cancelled))
-            select distinct run_id from cancelled
-            """, new { subscriberId, reason, now }, tx, cancellationToken: ct));
+    /// <summary>
+    /// The mailbox does not exist (a 5xx on RCPT): the subscriber becomes bounced, with the server's
+    /// reply, and the change is in their history. Written with the lane's next ledger write.
+    /// </summary>
+    internal static void MarkBounced(LedgerWriter writer, long subscriberId, string? reply, DateTime now) => writer.Add("""
+        with bounced as (
+            update subscribers set status = 'bounced', status_reason = $2, updated_at = $3 where id = $1 and status = 'active' returning id
+        )
+        insert into subscription_events (subscriber_id, at, event, source, detail)
+        select id, $3, 'bounced', 'bounce', left($2, 500) from bounced
+        """, subscriberId, reply, now);
 
     private static Task<Subscriber?> LockAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Guid publicId, CancellationToken ct) =>
         connection.QuerySingleOrDefaultAsync<Subscriber>(new CommandDefinition(

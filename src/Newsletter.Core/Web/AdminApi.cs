@@ -147,9 +147,11 @@ public static class AdminApi
     {
         var (from, size) = (RequestValues.Long("after", after) ?? 0, Limit(limit));
         _ = await ledger.GetAsync(id, ct) ?? throw new NotFoundException("id", $"no run has id {id}");
-        if (status is not (null or "queued" or "claimed" or "sending" or "sent" or "retrying" or "failed" or "uncertain" or "cancelled" or "skipped"))
-            throw new InputException("status", $"'{TextRules.Shorten(status)}' is not a delivery state (queued, claimed, sending, sent, retrying, failed, uncertain, cancelled, skipped)");
-        var rows = await reports.DeliveriesAsync(id, status, from, size, ct);
+        DeliveryStatus? state = null;
+        if (status is not null)
+            state = LedgerStates.TryParse(status, out var parsed) ? parsed
+                : throw new InputException("status", $"'{TextRules.Shorten(status)}' is not a delivery state ({string.Join(", ", Enum.GetValues<DeliveryStatus>().Select(LedgerStates.Name))})");
+        var rows = await reports.DeliveriesAsync(id, state, from, size, ct);
         return TypedResults.Ok(Page(rows, size, r => r.Id));
     }
 

@@ -211,9 +211,9 @@ public static class AdminPages
         {
             Title = $"Run {id}", Token = HtmlPage.Token(http, antiforgery), Notice = http.Request.Query["notice"], Run = run,
             Progress = await reports.ProgressAsync(id, ct),
-            Failed = await reports.DeliveriesAsync(id, "failed", 0, 50, ct),
-            Uncertain = await reports.DeliveriesAsync(id, "uncertain", 0, 50, ct),
-            RefreshSeconds = run.Status == "sending" ? 2 : null,
+            Failed = await reports.DeliveriesAsync(id, DeliveryStatus.Failed, 0, 50, ct),
+            Uncertain = await reports.DeliveriesAsync(id, DeliveryStatus.Uncertain, 0, 50, ct),
+            RefreshSeconds = run.State == RunStatus.Sending ? 2 : null,
         });
     }
 

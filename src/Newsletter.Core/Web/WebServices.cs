@@ -43,6 +43,13 @@ public static class WebServices
         return builder;
     }
 
+    private static readonly string QueueDepthSql = $"""
+        select count(*) from deliveries d join runs r on r.id = d.run_id
+        where r.status = {LedgerStates.Sql(RunStatus.Sending)} and d.status in ({SendLedger.DueDeliveryStates})
+        """;
+
+    private static readonly string PausedRunsSql = $"select count(*) from runs where status = {LedgerStates.Sql(RunStatus.Paused)}";
+
     public static WebApplication MapNewsletterWeb(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NewsletterOptions>>().Value;
@@ -71,11 +78,8 @@ public static class WebServices
         var metricsRoute = app.MapGet("/metrics", async (DeliveryMetrics metrics, NpgsqlDataSource db, CancellationToken ct) =>
         {
             await using var connection = await db.OpenConnectionAsync(ct);
-            var depth = await connection.ExecuteScalarAsync<long>(new CommandDefinition("""
-                select count(*) from deliveries d join runs r on r.id = d.run_id
-                where r.status = 'sending' and d.status in ('queued', 'retrying')
-                """, cancellationToken: ct));
-            var paused = await connection.ExecuteScalarAsync<long>(new CommandDefinition("select count(*) from runs where status = 'paused'", cancellationToken: ct));
+            var depth = await connection.ExecuteScalarAsync<long>(new CommandDefinition(QueueDepthSql, cancellationToken: ct));
+            var paused = await connection.ExecuteScalarAsync<long>(new CommandDefinition(PausedRunsSql, cancellationToken: ct));
             return Results.Text(metrics.Write(depth, paused), "text/plain; version=0.0.4; charset=utf-8");
         }).WithName("Metrics").WithSummary("Prometheus metrics of the delivery engine");
         if (options.MetricsAccess == MetricsAccess.Admin) metricsRoute.AddEndpointFilter<AdminKeyFilter>();

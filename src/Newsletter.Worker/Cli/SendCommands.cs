@@ -141,7 +141,7 @@ internal static class SendCommands
     private static async Task<RunSummary> WatchAsync(SendLedger ledger, RunSummary run, Task delivering, CancellationToken ct)
     {
         var started = DateTime.UtcNow;
-        bool Finished(RunSummary r) => !r.IsOpen || (delivering.IsCompleted && r.Retrying == 0 && r.Queued == 0) || r.Status == "paused";
+        bool Finished(RunSummary r) => !r.IsOpen || (delivering.IsCompleted && r.Retrying == 0 && r.Queued == 0) || r.State == RunStatus.Paused;
         if (AnsiConsole.Profile.Capabilities.Interactive && !Console.IsOutputRedirected)
         {
             await AnsiConsole.Progress()
