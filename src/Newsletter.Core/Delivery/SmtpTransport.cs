@@ -59,6 +59,21 @@ public sealed partial class SmtpTransport(SmtpOptions options, DeliveryMetrics? 
     [GeneratedRegex(@"\b[245]\.\d{1,3}\.\d{1,3}\b")]
     private static partial Regex EnhancedCode();
 
+    /// <summary>
+    /// MailKit's client, minus the measuring of every message: when the server offers SIZE,
+    /// MailKit writes the whole message out once only to count its bytes for MAIL FROM's SIZE=
+    /// parameter. The parameter is optional (RFC 1870), our messages are tens of kilobytes where
+    /// servers accept megabytes, and a server still refuses an oversized message after DATA; so
+    /// no size is declared (-1 tells MailKit to leave it out). CHUNKING, which needs the size, is
+    /// never used (see <see cref="DataEndTracker"/>).
+    /// </summary>
+    private sealed class LaneClient(IProtocolLogger logger) : SmtpClient(logger)
+    {
+        protected override long GetSize(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) => -1;
+
+        protected override Task<long> GetSizeAsync(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) => Task.FromResult(-1L);
+    }
+
     private sealed class Lane(SmtpOptions options, DeliveryMetrics? metrics) : IMailLane
     {
         private readonly DataEndTracker _tracker = new();
@@ -114,7 +129,7 @@ public sealed partial class SmtpTransport(SmtpOptions options, DeliveryMetrics? 
                     await DropAsync(); // the server closed an idle connection: reconnect
                 }
             }
-            client = new SmtpClient(_tracker) { Timeout = options.TimeoutSeconds * 1000 };
+            client = new LaneClient(_tracker) { Timeout = options.TimeoutSeconds * 1000 };
             if (!string.IsNullOrWhiteSpace(options.LocalDomain)) client.LocalDomain = options.LocalDomain;
             _client = client;
             var security = options.Security switch

@@ -51,6 +51,23 @@ public sealed class DeliveryFaultTests : IAsyncLifetime
     private async Task<RunSummary> RunAsync() => (await _db.Ledger().GetAsync(_runId))!;
 
     [Fact]
+    public async Task A_server_that_offers_size_gets_no_size_parameter_and_the_message_all_the_same()
+    {
+        _smtp.Size = true;
+        var mailFrom = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        _smtp.MailFromReply = line => { mailFrom.Enqueue(line); return "250 2.1.0 OK"; };
+        await StartRunAsync("sized@example.org");
+        await using var engine = Engine();
+
+        await engine.DeliverBatchAsync();
+
+        Assert.Equal("sent", Assert.Single(await DeliveriesAsync()).Status);
+        var command = Assert.Single(mailFrom);
+        Assert.StartsWith("MAIL FROM:<", command);
+        Assert.DoesNotContain("SIZE=", command); // nothing measured the message before sending it
+    }
+
+    [Fact]
     public async Task Greylisting_450_is_retried_after_a_backoff_and_then_sent()
     {
         _smtp.RcptReply = (_, attempt) => attempt == 1 ? "450 4.2.0 greylisted, try later" : "250 2.1.5 OK";

@@ -33,6 +33,9 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     /// <summary>Offers PIPELINING in the EHLO reply (the client may then send MAIL, RCPT and DATA together).</summary>
     public bool Pipelining { get; set; }
 
+    /// <summary>Offers SIZE (RFC 1870) in the EHLO reply, as Postfix does.</summary>
+    public bool Size { get; set; }
+
     /// <summary>Offers STARTTLS, answers it with 220 and then speaks something that is not TLS.</summary>
     public bool BrokenStartTls { get; set; }
 
@@ -106,6 +109,7 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                         await Say("250-scripted");
                         if (AuthReply is not null) await Say("250-AUTH PLAIN LOGIN");
                         if (Pipelining) await Say("250-PIPELINING");
+                        if (Size) await Say("250-SIZE 10240000");
                         if (BrokenStartTls) await Say("250-STARTTLS");
                         await Say("250 8BITMIME");
                         break;
