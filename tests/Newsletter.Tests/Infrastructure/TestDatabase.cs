@@ -1,4 +1,7 @@
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Newsletter.Configuration;
 using Newsletter.Delivery;
@@ -26,32 +29,48 @@ public sealed class TestDatabase : IAsyncDisposable
     public static async Task<TestDatabase> CreateAsync(bool migrated = true) =>
         new(await TestCluster.CreateDatabaseAsync(migrated));
 
-    public SubscriberStore Subscribers(TimeProvider? clock = null, bool backfillLatest = true) =>
-        new(DataSource, Microsoft.Extensions.Options.Options.Create(new DeliveryOptions { BackfillLatest = backfillLatest }), clock ?? TimeProvider.System);
-
-    public IssueStore Issues(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System);
-
-    public Subscriptions Subscriptions(TimeProvider? clock = null) =>
-        new(DataSource, Ledger(clock), Microsoft.Extensions.Options.Options.Create(new SubscribeOptions()),
-            Microsoft.Extensions.Options.Options.Create(new DeliveryOptions()), clock ?? TimeProvider.System);
-
-    public SendLedger Ledger(TimeProvider? clock = null) => new(DataSource, clock ?? TimeProvider.System, NullLogger<SendLedger>.Instance);
-
-    public DeliveryEngine Engine(IMailTransport transport, TimeProvider? clock = null, DeliveryOptions? delivery = null, ScheduleOptions? schedule = null,
-        NewsletterOptions? newsletter = null)
+    /// <summary>
+    /// The application's own composition (<c>AddNewsletterCore</c>) over this database, with what a
+    /// test sets in place of configuration: the clock, the options and the mail transport.
+    /// </summary>
+    public IServiceProvider Services(TimeProvider? clock = null, IMailTransport? transport = null, DeliveryOptions? delivery = null,
+        ScheduleOptions? schedule = null, NewsletterOptions? newsletter = null)
     {
-        var time = clock ?? TimeProvider.System;
-        var options = newsletter ?? TestMail.Options();
-        var o = Microsoft.Extensions.Options.Options.Create(options);
-        return new DeliveryEngine(DataSource, Ledger(time), Issues(time), TestMail.Renderer(options), TestMail.Builder(clock: time, options: options),
-            transport, o, Microsoft.Extensions.Options.Options.Create(new SmtpOptions()), Microsoft.Extensions.Options.Options.Create(delivery ?? new DeliveryOptions()),
-            Microsoft.Extensions.Options.Options.Create(schedule ?? new ScheduleOptions()), time, NullLogger<DeliveryEngine>.Instance,
-            rateLimit: new SendRateLimit(Microsoft.Extensions.Options.Options.Create(delivery ?? new DeliveryOptions())));
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration[$"ConnectionStrings:{NewsletterServices.ConnectionStringName}"] = ConnectionString;
+        builder.AddNewsletterCore();
+        var services = builder.Services;
+        services.AddSingleton(DataSource);
+        services.AddSingleton(clock ?? TimeProvider.System);
+        services.AddSingleton(Options.Create(newsletter ?? TestMail.Options()));
+        services.AddSingleton(Options.Create(delivery ?? new DeliveryOptions()));
+        services.AddSingleton(Options.Create(schedule ?? new ScheduleOptions()));
+        services.AddSingleton(Options.Create(new SubscribeOptions()));
+        services.AddSingleton(Options.Create(new DkimOptions()));
+        services.AddSingleton(Options.Create(new SmtpOptions()));
+        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
+        if (transport is not null) services.AddSingleton(transport);
+        var provider = services.BuildServiceProvider();
+        provider.GetRequiredService<SigningSecret>().InitializeAsync().GetAwaiter().GetResult(); // from the options: no query
+        return provider;
     }
 
-    public DigestScheduler Scheduler(TimeProvider clock, ScheduleOptions? schedule = null) =>
-        new(Ledger(clock), DataSource, Microsoft.Extensions.Options.Options.Create(schedule ?? new ScheduleOptions()), clock, NullLogger<DigestScheduler>.Instance);
+    public SubscriberStore Subscribers(TimeProvider? clock = null, bool backfillLatest = true) =>
+        Services(clock, delivery: new DeliveryOptions { BackfillLatest = backfillLatest }).GetRequiredService<SubscriberStore>();
 
+    public IssueStore Issues(TimeProvider? clock = null) => Services(clock).GetRequiredService<IssueStore>();
+
+    public Subscriptions Subscriptions(TimeProvider? clock = null) => Services(clock).GetRequiredService<Subscriptions>();
+
+    public SendLedger Ledger(TimeProvider? clock = null) => Services(clock).GetRequiredService<SendLedger>();
+
+    public DeliveryEngine Engine(IMailTransport transport, TimeProvider? clock = null, DeliveryOptions? delivery = null, ScheduleOptions? schedule = null,
+        NewsletterOptions? newsletter = null) =>
+        Services(clock, transport, delivery, schedule, newsletter).GetRequiredService<DeliveryEngine>();
+
+    public DigestScheduler Scheduler(TimeProvider clock, ScheduleOptions? schedule = null) =>
+        Services(clock, schedule: schedule).GetRequiredService<DigestScheduler>();
 
     public async Task<T> ScalarAsync<T>(string sql)
     {
