@@ -425,7 +425,9 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         public string Status { get; init; } = "";
         public long[] IssueIds { get; init; } = [];
 
-        public bool SubscriberActive => Status == Wire.Name(SubscriberStatus.Active);
+        private static readonly string Active = Wire.Name(SubscriberStatus.Active);
+
+        public bool SubscriberActive => Status == Active;
 
         public Subscriber ToSubscriber() => new()
         {

@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.HttpOverrides;
-using Microsoft.Extensions.Configuration;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,9 +20,9 @@ public static class WebServices
         builder.Services.AddProblemDetails();
         // Forwarded headers are believed from the configured proxies only. This also holds when
         // ASPNETCORE_FORWARDEDHEADERS_ENABLED is set, which would otherwise believe anyone.
-        builder.Services.PostConfigure<ForwardedHeadersOptions>(o =>
+        builder.Services.AddOptions<ForwardedHeadersOptions>().PostConfigure<Microsoft.Extensions.Options.IOptions<NewsletterOptions>>((o, newsletter) =>
         {
-            var proxies = builder.Configuration.GetSection(NewsletterOptions.Section).Get<NewsletterOptions>()?.KnownProxyNetworks ?? [];
+            var proxies = newsletter.Value.KnownProxyNetworks;
             o.KnownProxies.Clear();
             o.KnownIPNetworks.Clear();
             foreach (var network in proxies) o.KnownIPNetworks.Add(network);
