@@ -75,7 +75,7 @@ internal static class DeliveryBenchmark
             Directory.CreateDirectory(work);
             var postgresBefore = PostgresCpuSeconds(dir);
             var started = DateTime.UtcNow;
-            var (deliverSeconds, peakRss, serviceCpu) = await DeliverAsync(postgres.ConnectionString, port, lanes, dkim ? DkimKey(dir) : null, work, !args.Contains("--compile-in-process"));
+            var (deliverSeconds, peakRss, serviceCpu, samples) = await DeliverAsync(postgres.ConnectionString, port, lanes, dkim ? DkimKey(dir) : null, work, !args.Contains("--compile-in-process"), dir);
             await Task.Delay(500); // the service's backends exit and are reaped
             var postgresCpu = PostgresCpuSeconds(dir) - postgresBefore;
             var after = (await ledger.GetAsync(run.Id))!;
@@ -83,16 +83,31 @@ internal static class DeliveryBenchmark
             await using (var connection = await db.OpenConnectionAsync())
             await using (var command = new NpgsqlCommand("select min(sent_at) from deliveries where run_id = $1", connection) { Parameters = { new() { Value = run.Id } } })
                 firstSent = DateTime.SpecifyKind((DateTime)(await command.ExecuteScalarAsync())!, DateTimeKind.Utc);
+            // The steady state: from the first sample after the first message to the last sample
+            // before the last one, and the messages sent in between.
+            DateTime lastSent;
+            await using (var connection = await db.OpenConnectionAsync())
+            await using (var command = new NpgsqlCommand("select max(sent_at) from deliveries where run_id = $1", connection) { Parameters = { new() { Value = run.Id } } })
+                lastSent = DateTime.SpecifyKind((DateTime)(await command.ExecuteScalarAsync())!, DateTimeKind.Utc);
+            var from = samples.First(x => x.At > firstSent.AddSeconds(1));
+            var to = samples.Last(x => x.At < lastSent);
+            long steadyMessages;
+            await using (var connection = await db.OpenConnectionAsync())
+            await using (var command = new NpgsqlCommand("select count(*) from deliveries where run_id = $1 and sent_at > $2 and sent_at <= $3", connection)
+                { Parameters = { new() { Value = run.Id }, new() { Value = from.At }, new() { Value = to.At } } })
+                steadyMessages = (long)(await command.ExecuteScalarAsync())!;
+            var steadyService = (to.ServiceCpu - from.ServiceCpu) * 1000 / steadyMessages;
+            var steadyPostgres = (to.PostgresCpu - from.PostgresCpu) * 1000 / steadyMessages;
             var size = await MessageSizeAsync(issue, language == "mixed" ? Language.Both : Wire.Parse<Language>("language", language));
             var sourceSeconds = await SmtpSourceAsync(port, lanes, subscribers, size);
 
             var ours = after.Sent / deliverSeconds;
             var baseline = subscribers / sourceSeconds;
             Console.WriteLine();
-            Console.WriteLine($"| subscribers | enqueue | delivered | first message | newsletter msg/s | smtp-source msg/s | ratio | service CPU/msg | PostgreSQL CPU/msg | peak RSS |");
-            Console.WriteLine($"| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            Console.WriteLine($"| subscribers | language | DKIM | enqueue | delivered | first message | newsletter msg/s | smtp-source msg/s | ratio | service CPU/msg steady (all) | PostgreSQL CPU/msg steady (all) | peak RSS |");
+            Console.WriteLine($"| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {subscribers:N0} | {enqueue.Elapsed.TotalSeconds:0.00} s | {after.Sent:N0} sent, {after.Failed + after.Uncertain} not | {(firstSent - started).TotalSeconds:0.0} s | {ours:0} | {baseline:0} | {ours / baseline:0.00} | {serviceCpu * 1000 / after.Sent:0.000} ms | {postgresCpu * 1000 / after.Sent:0.000} ms | {peakRss / 1024.0 / 1024.0:0} MB |"));
+                $"| {subscribers:N0} | {language} ({size / 1000.0:0.0} KB) | {(dkim ? "rsa-2048" : "off")} | {enqueue.Elapsed.TotalSeconds:0.00} s | {after.Sent:N0} sent, {after.Failed + after.Uncertain} not | {(firstSent - started).TotalSeconds:0.0} s | {ours:0} | {baseline:0} | {ours / baseline:0.00} | {steadyService:0.000} ms ({serviceCpu * 1000 / after.Sent:0.000}) | {steadyPostgres:0.000} ms ({postgresCpu * 1000 / after.Sent:0.000}) | {peakRss / 1024.0 / 1024.0:0} MB |"));
             Console.WriteLine($"(lanes {lanes}, language {language}, message size {size:N0} bytes, {(dkim ? "DKIM-signed (RSA-2048)" : "no DKIM")}, templates {(args.Contains("--compile-in-process") ? "compiled in the process" : "compiled ahead")}, service CPU {serviceCpu:0.0} s incl. start-up, run {after.Status})");
             return 0;
         }
@@ -112,7 +127,10 @@ internal static class DeliveryBenchmark
         return path;
     }
 
-    private static async Task<(double Seconds, long PeakRss, double CpuSeconds)> DeliverAsync(string connectionString, int port, int lanes, string? dkimKey, string workingDirectory, bool compileAhead)
+    /// <summary>CPU seconds so far of the service process and of PostgreSQL, at one moment.</summary>
+    private sealed record CpuSample(DateTime At, double ServiceCpu, double PostgresCpu);
+
+    private static async Task<(double Seconds, long PeakRss, double CpuSeconds, List<CpuSample> Samples)> DeliverAsync(string connectionString, int port, int lanes, string? dkimKey, string workingDirectory, bool compileAhead, string dataDirectory)
     {
         // Through a shell whose `times` reports its children's user and system time once they exit.
         var start = new ProcessStartInfo("bash", ["-c", $"dotnet '{Path.Combine(AppContext.BaseDirectory, "newsletter.dll")}' send weekly --deliver >&2; status=$?; times; exit $status"])
@@ -149,16 +167,23 @@ internal static class DeliveryBenchmark
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         long peak = 0;
+        var samples = new List<CpuSample>();
         while (!process.HasExited)
         {
-            foreach (var child in ChildProcesses(process.Id)) peak = Math.Max(peak, PeakRss(child));
+            var service = 0.0;
+            foreach (var child in ChildProcesses(process.Id))
+            {
+                peak = Math.Max(peak, PeakRss(child));
+                service += Ticks(child, withChildren: false) / 100.0;
+            }
+            samples.Add(new CpuSample(DateTime.UtcNow, service, PostgresCpuSeconds(dataDirectory)));
             await Task.Delay(200);
         }
         watch.Stop();
         if (process.ExitCode != 0) throw new InvalidOperationException($"newsletter send failed: {await error}");
         // `times`: the shell's own user and system time, then its children's ("0m1.234s 0m0.567s").
         var children = (await output).Trim().Split('\n')[^1].Split(' ');
-        return (watch.Elapsed.TotalSeconds, peak, Seconds(children[0]) + Seconds(children[1]));
+        return (watch.Elapsed.TotalSeconds, peak, Seconds(children[0]) + Seconds(children[1]), samples);
 
         static double Seconds(string t) =>
             int.Parse(t[..t.IndexOf('m')], CultureInfo.InvariantCulture) * 60 + double.Parse(t[(t.IndexOf('m') + 1)..^1], CultureInfo.InvariantCulture);
@@ -186,19 +211,21 @@ internal static class DeliveryBenchmark
         var ticks = Ticks(postmaster, withChildren: true) + ChildProcesses(postmaster).Sum(pid => Ticks(pid, withChildren: false));
         return ticks / 100.0; // USER_HZ
 
-        static long Ticks(int pid, bool withChildren)
+    }
+
+    /// <summary>User + system clock ticks of a process (and of its reaped children).</summary>
+    private static long Ticks(int pid, bool withChildren)
+    {
+        try
         {
-            try
-            {
-                var stat = File.ReadAllText($"/proc/{pid}/stat");
-                var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                // fields after the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14)
-                var total = long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
-                if (withChildren) total += long.Parse(f[13], CultureInfo.InvariantCulture) + long.Parse(f[14], CultureInfo.InvariantCulture);
-                return total;
-            }
-            catch (IOException) { return 0; }
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // fields after the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14)
+            var total = long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture);
+            if (withChildren) total += long.Parse(f[13], CultureInfo.InvariantCulture) + long.Parse(f[14], CultureInfo.InvariantCulture);
+            return total;
         }
+        catch (IOException) { return 0; }
     }
 
     private static long PeakRss(int pid)

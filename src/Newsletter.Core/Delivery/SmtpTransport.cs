@@ -5,6 +5,7 @@ using MailKit.Net.Smtp;
 using MailKit.Security;
 using MimeKit;
 using Newsletter.Configuration;
+using Newsletter.Digests;
 
 namespace Newsletter.Delivery;
 
@@ -170,16 +171,18 @@ public sealed partial class SmtpTransport(SmtpOptions options, DeliveryMetrics? 
     /// <summary>
     /// MailKit's client, minus the measuring of every message: when the server offers SIZE,
     /// MailKit writes the whole message out once only to count its bytes for MAIL FROM's SIZE=
-    /// parameter. The parameter is optional (RFC 1870), our messages are tens of kilobytes where
-    /// servers accept megabytes, and a server still refuses an oversized message after DATA; so
-    /// no size is declared (-1 tells MailKit to leave it out). CHUNKING, which needs the size, is
-    /// never used (see <see cref="DataEndTracker"/>).
+    /// parameter. A digest's size is known without writing it (<see cref="EncodedBody"/>); any
+    /// other message declares no size (-1 tells MailKit to leave it out: the parameter is optional,
+    /// RFC 1870, and a server still refuses an oversized message after DATA). CHUNKING, which needs
+    /// the size, is never used (see <see cref="DataEndTracker"/>).
     /// </summary>
     private sealed class LaneClient(IProtocolLogger logger) : SmtpClient(logger)
     {
-        protected override long GetSize(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) => -1;
+        protected override long GetSize(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) => KnownSize(message);
 
-        protected override Task<long> GetSizeAsync(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) => Task.FromResult(-1L);
+        protected override Task<long> GetSizeAsync(FormatOptions options, MimeMessage message, CancellationToken cancellationToken) => Task.FromResult(KnownSize(message));
+
+        private static long KnownSize(MimeMessage message) => message.Body is EncodedBody body ? EncodedBody.MessageSize(message, body) : -1;
     }
 
     private sealed class Lane(SmtpOptions options, DeliveryMetrics? metrics) : IMailLane

@@ -50,7 +50,7 @@ public sealed class DigestMessageBuilder
         var now = _clock.GetUtcNow();
         var unsubscribeUrl = $"{_publicUrl}/unsubscribe/{_signer.Create(LinkPurpose.Unsubscribe, subscriber.PublicId, now)}";
         var preferencesUrl = $"{_publicUrl}/preferences/{_signer.Create(LinkPurpose.Preferences, subscriber.PublicId, now)}";
-        var body = digest.Personalize(new Recipient(subscriber.Name, unsubscribeUrl, preferencesUrl));
+        var body = digest.Encode(new Recipient(subscriber.Name, unsubscribeUrl, preferencesUrl));
 
         // Starting from the prepared headers skips the defaults MimeMessage() would generate
         // (a Message-ID on the host name among them) only to have them replaced.
@@ -69,30 +69,11 @@ public sealed class DigestMessageBuilder
         message.Headers.Add(HeaderId.MimeVersion, "1.0");
 
         // text/plain first, text/html last (the part a client prefers), both UTF-8 in 7-bit transfer
-        // encodings decided once per digest, so no per-message scan of the bodies is needed.
-        message.Body = new MultipartAlternative
-        {
-            Part("plain", body.TextUtf8, digest.TextEncoding),
-            Part("html", body.HtmlUtf8, digest.HtmlEncoding),
-        };
-        if (_dkim.Enabled)
-        {
-            // Sign only a prepared message, and change nothing after signing.
-            message.Prepare(EncodingConstraint.SevenBit);
-            _dkim.Sign(message);
-        }
+        // encodings, with everything the readers share encoded once per digest.
+        message.Body = body;
+        // Sign last, and change nothing afterwards.
+        _dkim.Sign(message);
         return message;
-    }
-
-    private static TextPart Part(string subtype, ReadOnlyMemory<byte>[] utf8, ContentEncoding encoding)
-    {
-        var part = new TextPart(subtype)
-        {
-            ContentTransferEncoding = encoding,
-            Content = new MimeContent(new SegmentStream(utf8)),
-        };
-        part.ContentType.Charset = "utf-8";
-        return part;
     }
 
     /// <summary><c>List-Id: Name &lt;newsletter.example.org&gt;</c>, from the From mailbox.</summary>

@@ -20,7 +20,12 @@ public sealed class DigestPreview(IssueStore issues, DigestRenderer renderer, Di
             Language = language,
             Status = SubscriberStatus.Active,
         };
-        var message = builder.Build(digest, reader, $"preview/{slug}/{Guid.NewGuid():n}");
+        var built = builder.Build(digest, reader, $"preview/{slug}/{Guid.NewGuid():n}");
+        // Read back from the bytes a reader's client gets, so the preview shows exactly what is sent.
+        using var wire = new MemoryStream();
+        await built.WriteToAsync(FormatOptions.Default, wire, ct);
+        wire.Position = 0;
+        var message = await MimeMessage.LoadAsync(wire, ct);
         return (message.HtmlBody ?? "", message);
     }
 }

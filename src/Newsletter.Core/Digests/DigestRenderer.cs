@@ -137,10 +137,11 @@ public readonly record struct PersonalizedDigest(ReadOnlyMemory<byte>[] HtmlUtf8
 public sealed class DigestTemplate
 {
     // Encodes markup characters but leaves Hangul and other letters as they are.
-    private static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
+    internal static readonly HtmlEncoder Html = HtmlEncoder.Create(System.Text.Unicode.UnicodeRanges.All);
 
-    private readonly Segment[] _html;
-    private readonly Segment[] _text;
+    private readonly DigestSegment[] _html;
+    private readonly DigestSegment[] _text;
+    private readonly DigestBody _body;
 
     public DigestTemplate(string subject, string preheader, Language language, string html, string text, PersonalMarkers markers)
     {
@@ -151,6 +152,7 @@ public sealed class DigestTemplate
         _text = Split(text, markers);
         HtmlEncoding = BestEncoding(html);
         TextEncoding = BestEncoding(text);
+        _body = new DigestBody(_text, TextEncoding, _html, HtmlEncoding);
     }
 
     public string Subject { get; }
@@ -176,13 +178,16 @@ public sealed class DigestTemplate
     /// <summary>The 7-bit transfer encoding for the text part (see <see cref="HtmlEncoding"/>).</summary>
     public MimeKit.ContentEncoding TextEncoding { get; }
 
+    /// <summary>The MIME body (multipart/alternative) for one reader, encoded for the wire.</summary>
+    public EncodedBody Encode(Recipient recipient) => _body.Encode(new PersonalValues(recipient));
+
     public PersonalizedDigest Personalize(Recipient recipient)
     {
         var values = new PersonalValues(recipient);
         return new PersonalizedDigest(Fill(_html, values, html: true), Fill(_text, values, html: false));
     }
 
-    private static ReadOnlyMemory<byte>[] Fill(Segment[] segments, PersonalValues values, bool html)
+    private static ReadOnlyMemory<byte>[] Fill(DigestSegment[] segments, PersonalValues values, bool html)
     {
         var result = new ReadOnlyMemory<byte>[segments.Length];
         for (var i = 0; i < segments.Length; i++)
@@ -190,28 +195,7 @@ public sealed class DigestTemplate
         return result;
     }
 
-    /// <summary>Each personal value encoded once per message, for HTML and for text.</summary>
-    private sealed class PersonalValues(Recipient recipient)
-    {
-        private readonly Dictionary<(PersonalValue, bool), byte[]> _cache = new(8);
-
-        public byte[] Get(PersonalValue which, bool html)
-        {
-            if (_cache.TryGetValue((which, html), out var bytes)) return bytes;
-            var value = which switch
-            {
-                PersonalValue.UnsubscribeUrl => recipient.UnsubscribeUrl,
-                PersonalValue.PreferencesUrl => recipient.PreferencesUrl,
-                PersonalValue.GreetingKo => Greeting(DigestStrings.Korean, recipient.Name),
-                _ => Greeting(DigestStrings.English, recipient.Name),
-            };
-            bytes = Encoding.UTF8.GetBytes(html ? Html.Encode(value) : value);
-            _cache[(which, html)] = bytes;
-            return bytes;
-        }
-    }
-
-    private static string Greeting(DigestStrings strings, string? name) =>
+    internal static string Greeting(DigestStrings strings, string? name) =>
         string.IsNullOrEmpty(name) ? strings.GreetingAnonymous : string.Format(CultureInfo.InvariantCulture, strings.Greeting, name);
 
     // Quoted-printable writes each 8-bit byte as three characters, base64 every byte as 4/3:
@@ -224,9 +208,9 @@ public sealed class DigestTemplate
     }
 
     /// <summary>Splits the rendering at this rendering's own markers, and only at them.</summary>
-    private static Segment[] Split(string rendered, PersonalMarkers markers)
+    private static DigestSegment[] Split(string rendered, PersonalMarkers markers)
     {
-        var segments = new List<Segment>();
+        var segments = new List<DigestSegment>();
         var start = 0;
         var from = 0;
         while (true)
@@ -237,19 +221,39 @@ public sealed class DigestTemplate
             foreach (var (marker, value) in markers.All)
             {
                 if (string.CompareOrdinal(rendered, open, marker, 0, marker.Length) != 0) continue;
-                if (open > start) segments.Add(new Segment(Encoding.UTF8.GetBytes(rendered[start..open]), null));
-                segments.Add(new Segment([], value));
+                if (open > start) segments.Add(new DigestSegment(Encoding.UTF8.GetBytes(rendered[start..open]), null));
+                segments.Add(new DigestSegment([], value));
                 start = from = open + marker.Length;
                 found = true;
                 break;
             }
             if (!found) from = open + markers.Prefix.Length;
         }
-        if (start < rendered.Length) segments.Add(new Segment(Encoding.UTF8.GetBytes(rendered[start..]), null));
+        if (start < rendered.Length) segments.Add(new DigestSegment(Encoding.UTF8.GetBytes(rendered[start..]), null));
         return segments.ToArray();
     }
 
-    private readonly record struct Segment(byte[] Utf8, PersonalValue? Value);
+}
+
+/// <summary>Each personal value encoded once per message, for HTML and for text.</summary>
+internal sealed class PersonalValues(Recipient recipient)
+{
+    private readonly Dictionary<(PersonalValue, bool), byte[]> _cache = new(8);
+
+    public byte[] Get(PersonalValue which, bool html)
+    {
+        if (_cache.TryGetValue((which, html), out var bytes)) return bytes;
+        var value = which switch
+        {
+            PersonalValue.UnsubscribeUrl => recipient.UnsubscribeUrl,
+            PersonalValue.PreferencesUrl => recipient.PreferencesUrl,
+            PersonalValue.GreetingKo => DigestTemplate.Greeting(DigestStrings.Korean, recipient.Name),
+            _ => DigestTemplate.Greeting(DigestStrings.English, recipient.Name),
+        };
+        bytes = Encoding.UTF8.GetBytes(html ? DigestTemplate.Html.Encode(value) : value);
+        _cache[(which, html)] = bytes;
+        return bytes;
+    }
 }
 
 /// <summary>A read-only, seekable stream over a run of byte segments, read in place.</summary>

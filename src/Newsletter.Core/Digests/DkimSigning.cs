@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text;
 using Microsoft.Extensions.Options;
 using MimeKit;
 using MimeKit.Cryptography;
@@ -26,20 +27,37 @@ public sealed class DkimSigning
         "List-Unsubscribe", "List-Unsubscribe-Post", "From", "Subject",
     ];
 
+    private static readonly string[] SignedFields = SignedHeaders.Select(h => h.ToLowerInvariant()).ToArray();
+
     private readonly DkimSigner? _signer;
+    private readonly RSA? _key;
+    private readonly string? _domain;
+    private readonly string? _selector;
+    private readonly DkimCanonicalizationAlgorithm _headerCanonicalization;
+    private readonly string _tagsBeforeTime = "";
 
     public DkimSigning(IOptions<DkimOptions> options)
+        : this(options, DkimCanonicalizationAlgorithm.Relaxed, DkimCanonicalizationAlgorithm.Relaxed)
+    {
+    }
+
+    internal DkimSigning(IOptions<DkimOptions> options, DkimCanonicalizationAlgorithm headers, DkimCanonicalizationAlgorithm body)
     {
         var o = options.Value;
         if (!o.Enabled) return;
-        var key = LoadPrivateKey(o.PrivateKeyPath!);
-        PublicKeyRecord = DnsRecord(key);
+        _key = LoadPrivateKey(o.PrivateKeyPath!);
+        _domain = o.Domain!;
+        _selector = o.Selector!;
+        _headerCanonicalization = headers;
+        PublicKeyRecord = DnsRecord(_key);
         RecordName = $"{o.Selector}._domainkey.{o.Domain}";
-        _signer = new PlatformRsaDkimSigner(key, o.Domain!, o.Selector!)
+        _signer = new PlatformRsaDkimSigner(_key, _domain, _selector)
         {
-            HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
-            BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
+            HeaderCanonicalizationAlgorithm = headers,
+            BodyCanonicalizationAlgorithm = body,
         };
+        // The tags in the order MimeKit's signer writes them.
+        _tagsBeforeTime = $"v=1; a=rsa-sha256; d={_domain}; s={_selector}; c={Name(headers)}/{Name(body)}; t=";
     }
 
     public bool Enabled => _signer is not null;
@@ -51,11 +69,94 @@ public sealed class DkimSigning
     public string? RecordName { get; }
 
     /// <summary>Signs a prepared message in place; does nothing when DKIM is not configured.</summary>
-    public void Sign(MimeMessage message)
+    public void Sign(MimeMessage message) => Sign(message, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+
+    /// <summary>Signs with the signature time <paramref name="timestamp"/> (<c>t=</c>, Unix seconds).</summary>
+    internal void Sign(MimeMessage message, long timestamp)
     {
-        // Listing a header the message lacks (Reply-To when none is set) is deliberate: adding it
-        // later breaks the signature.
-        _signer?.Sign(message, SignedHeaders);
+        if (_signer is null) return;
+        if (message.Body is not EncodedBody body)
+        {
+            // Listing a header the message lacks (Reply-To when none is set) is deliberate: adding it
+            // later breaks the signature.
+            _signer.Sign(message, SignedHeaders);
+            return;
+        }
+        // A body encoded by us is its own canonical form (see DigestBody): its hash needs no
+        // canonicalising pass, and the headers are few. The same signature MimeKit's signer makes.
+        var value = $"{_tagsBeforeTime}{timestamp}; h={string.Join(':', SignedFields)}; bh={Convert.ToBase64String(body.Sha256())}; b=";
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var canonical = new HeaderCanonicalizer(_headerCanonicalization, hash);
+        canonical.WriteSigned(message, SignedFields);
+        var dkim = new Header(HeaderId.DkimSignature, value);
+        message.Headers.Insert(0, dkim);
+        canonical.Write(dkim, isSignature: true);
+        var signature = _key!.SignHash(hash.GetHashAndReset(), HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        dkim.Value += Convert.ToBase64String(signature);
+    }
+
+    private static string Name(DkimCanonicalizationAlgorithm algorithm) => algorithm == DkimCanonicalizationAlgorithm.Relaxed ? "relaxed" : "simple";
+
+    /// <summary>DKIM header canonicalisation (RFC 6376 3.4.1, 3.4.2) into a hash, as MimeKit's signer and verifier do it.</summary>
+    private readonly struct HeaderCanonicalizer(DkimCanonicalizationAlgorithm algorithm, IncrementalHash hash)
+    {
+        /// <summary>Each listed field, the last instance first for a repeated name; absent ones add nothing.</summary>
+        public void WriteSigned(MimeMessage message, string[] fields)
+        {
+            var signed = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var field in fields)
+            {
+                var headers = field.StartsWith("content-", StringComparison.Ordinal) ? message.Body!.Headers : message.Headers;
+                var skip = signed.GetValueOrDefault(field);
+                for (var k = headers.Count - 1; k >= 0; k--)
+                {
+                    if (!headers[k].Field.Equals(field, StringComparison.OrdinalIgnoreCase) || skip-- > 0) continue;
+                    Write(headers[k], isSignature: false);
+                    signed[field] = signed.GetValueOrDefault(field) + 1;
+                    break;
+                }
+            }
+        }
+
+        public void Write(Header header, bool isSignature)
+        {
+            var raw = header.RawValue;
+            if (algorithm == DkimCanonicalizationAlgorithm.Relaxed)
+            {
+                hash.AppendData(Encoding.ASCII.GetBytes(header.Field.ToLowerInvariant()));
+                hash.AppendData(":"u8);
+                var i = 0;
+                while (i < raw.Length && IsSpace(raw[i])) i++;
+                while (i < raw.Length)
+                {
+                    var start = i;
+                    while (i < raw.Length && IsSpace(raw[i])) i++;
+                    if (i >= raw.Length) break;
+                    if (i > start) hash.AppendData(" "u8);
+                    start = i;
+                    while (i < raw.Length && !IsSpace(raw[i])) i++;
+                    hash.AppendData(raw.AsSpan(start, i - start));
+                }
+                if (!isSignature) hash.AppendData("\r\n"u8);
+                return;
+            }
+            hash.AppendData(header.RawField);
+            hash.AppendData(":"u8);
+            var length = raw.Length;
+            if (isSignature && length > 0 && raw[length - 1] == '\n') length -= length > 1 && raw[length - 2] == '\r' ? 2 : 1;
+            // Written with CRLF line ends, as on the wire.
+            var from = 0;
+            for (var i = 0; i < length; i++)
+            {
+                if (raw[i] != '\n' || (i > 0 && raw[i - 1] == '\r')) continue;
+                hash.AppendData(raw.AsSpan(from, i - from));
+                hash.AppendData("\r\n"u8);
+                from = i + 1;
+            }
+            hash.AppendData(raw.AsSpan(from, length - from));
+        }
+
+        private static bool IsSpace(byte b) => b is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n';
     }
 
     /// <summary>Loads an RSA private key from PEM (PKCS#1 or unencrypted PKCS#8).</summary>

@@ -51,7 +51,7 @@ public sealed class DeliveryFaultTests : IAsyncLifetime
     private async Task<RunSummary> RunAsync() => (await _db.Ledger().GetAsync(_runId))!;
 
     [Fact]
-    public async Task A_server_that_offers_size_gets_no_size_parameter_and_the_message_all_the_same()
+    public async Task A_server_that_offers_size_is_told_the_exact_size_of_the_message_it_then_gets()
     {
         _smtp.Size = true;
         var mailFrom = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -63,8 +63,9 @@ public sealed class DeliveryFaultTests : IAsyncLifetime
 
         Assert.Equal("sent", Assert.Single(await DeliveriesAsync()).Status);
         var command = Assert.Single(mailFrom);
-        Assert.StartsWith("MAIL FROM:<", command);
-        Assert.DoesNotContain("SIZE=", command); // nothing measured the message before sending it
+        var declared = System.Text.RegularExpressions.Regex.Match(command, @"SIZE=(\d+)");
+        Assert.True(declared.Success, command);
+        Assert.Equal(Assert.Single(_smtp.MessageSizes), long.Parse(declared.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]

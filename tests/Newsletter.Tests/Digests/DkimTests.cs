@@ -62,6 +62,47 @@ public sealed class DkimTests
         }
     }
 
+    /// <summary>MimeKit's own signer (BouncyCastle) with the signature time fixed.</summary>
+    private sealed class FixedTimeSigner(string path, DkimCanonicalizationAlgorithm c, long time)
+        : DkimSigner(path, "news.example.org", "nl2026", DkimSignatureAlgorithm.RsaSha256)
+    {
+        public FixedTimeSigner Init()
+        {
+            HeaderCanonicalizationAlgorithm = c;
+            BodyCanonicalizationAlgorithm = c;
+            return this;
+        }
+
+        protected override long GetTimestamp() => time;
+    }
+
+    [Theory]
+    [InlineData(Language.Ko, DkimCanonicalizationAlgorithm.Relaxed)]
+    [InlineData(Language.En, DkimCanonicalizationAlgorithm.Relaxed)]
+    [InlineData(Language.Both, DkimCanonicalizationAlgorithm.Simple)]
+    [InlineData(Language.En, DkimCanonicalizationAlgorithm.Simple)]
+    public async Task A_digest_signed_over_its_encoded_body_carries_the_signature_mimekit_computes_over_the_wire_bytes(Language language, DkimCanonicalizationAlgorithm c)
+    {
+        var (path, key) = TestMail.KeyFile();
+        var options = TestMail.Dkim(path);
+        var digest = await TestMail.Renderer().RenderAsync([TestMail.SampleIssue()], language);
+        // A name with spaces at the edges, a run of spaces, '=' and an emoji: the encodings' hard cases.
+        var built = TestMail.Builder().Build(digest, TestMail.Subscriber(language, "  Kim  =Minji= 🦀 "), "dkim/fast");
+        var unsigned = TestMail.Bytes(built);
+        const long time = 1_790_000_000;
+
+        new DkimSigning(Microsoft.Extensions.Options.Options.Create(options), c, c).Sign(built, time);
+        var theirs = MimeMessage.Load(new MemoryStream(unsigned));
+        new FixedTimeSigner(path, c, time).Init().Sign(theirs, DkimSigning.SignedHeaders);
+
+        Assert.Equal(theirs.Headers[HeaderId.DkimSignature], built.Headers[HeaderId.DkimSignature]);
+        var received = TestMail.Received(built);
+        Assert.True(VerifiesWithMimeKit(received, DkimSigning.DnsRecord(key)));
+        var eml = Path.Combine(NewsletterProcess.TempDirectory(), "signed.eml");
+        await File.WriteAllBytesAsync(eml, TestMail.Bytes(built));
+        Assert.Equal("pass", await PythonDkimAsync(eml, DkimSigning.DnsRecord(key)));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

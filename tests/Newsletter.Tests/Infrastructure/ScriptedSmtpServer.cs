@@ -67,6 +67,9 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
     /// <summary>Recipients of the messages accepted, in order.</summary>
     public ConcurrentQueue<string> Accepted { get; } = new();
 
+    /// <summary>The size of each message received in DATA, in bytes (CRLF line ends, dot-stuffing undone).</summary>
+    public ConcurrentQueue<long> MessageSizes { get; } = new();
+
     public int Connections;
 
     private async Task AcceptAsync()
@@ -132,7 +135,10 @@ public sealed class ScriptedSmtpServer : IAsyncDisposable
                         // Dropped before the client could finish the message: it never wrote the end-of-DATA marker.
                         if (action == DataAction.DropMidData) return;
                         await Say("354 go ahead");
-                        while (await reader.ReadLineAsync(_stop.Token) is { } body && body != ".") { }
+                        long size = 0;
+                        while (await reader.ReadLineAsync(_stop.Token) is { } body && body != ".")
+                            size += (body.StartsWith('.') ? body.Length - 1 : body.Length) + 2;
+                        MessageSizes.Enqueue(size);
                         switch (action)
                         {
                             case DataAction.DropAfterData: return;

@@ -55,8 +55,11 @@ public static class TestMail
     public static async Task<MimeMessage> MessageAsync(Language language, DkimOptions? dkim = null, string? name = "김민지", Issue? issue = null)
     {
         var digest = await Renderer().RenderAsync([issue ?? SampleIssue()], language);
-        return Builder(dkim).Build(digest, Subscriber(language, name), $"test/{Guid.NewGuid()}");
+        return Received(Builder(dkim).Build(digest, Subscriber(language, name), $"test/{Guid.NewGuid()}"));
     }
+
+    /// <summary>The message as a mail client reads it: parsed from the bytes that go on the wire.</summary>
+    public static MimeMessage Received(MimeMessage sent) => MimeMessage.Load(new MemoryStream(Bytes(sent)));
 
     public static byte[] Bytes(MimeMessage message)
     {
