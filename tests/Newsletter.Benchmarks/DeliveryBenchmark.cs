@@ -31,6 +31,9 @@ internal static class DeliveryBenchmark
         var subscribers = Arg(args, "--subscribers", 10_000);
         var lanes = Arg(args, "--lanes", 4);
         var dkim = args.Contains("--dkim");
+        var window = Arg(args, "--window", 1);
+        var sinkKind = args.SkipWhile(a => a != "--sink").Skip(1).FirstOrDefault() ?? "smtp-sink";
+        if (sinkKind is not ("smtp-sink" or "postfix")) { Console.Error.WriteLine("--sink: smtp-sink or postfix"); return 2; }
         var language = args.SkipWhile(a => a != "--language").Skip(1).FirstOrDefault() ?? "mixed";
         if (language is not ("mixed" or "ko" or "en" or "both")) { Console.Error.WriteLine("--language: ko, en, both or mixed"); return 2; }
         foreach (var tool in new[] { "/usr/sbin/smtp-sink", "/usr/sbin/smtp-source" })
@@ -62,8 +65,9 @@ internal static class DeliveryBenchmark
         seed.Stop();
 
         var port = FreePort();
-        using var sink = Process.Start(new ProcessStartInfo("/usr/sbin/smtp-sink", ["-u", "postfix", $"127.0.0.1:{port}", "256"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        await Task.Delay(300);
+        using var sink = sinkKind == "postfix" ? PostfixSink(Path.Combine(dir, "postfix"), port) : Process.Start(
+            new ProcessStartInfo("/usr/sbin/smtp-sink", ["-u", "postfix", $"127.0.0.1:{port}", "256"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+        await WaitForPortAsync(port);
         try
         {
             var enqueue = Stopwatch.StartNew();
@@ -75,7 +79,7 @@ internal static class DeliveryBenchmark
             Directory.CreateDirectory(work);
             var postgresBefore = PostgresCpuSeconds(dir);
             var started = DateTime.UtcNow;
-            var (deliverSeconds, peakRss, serviceCpu, samples) = await DeliverAsync(postgres.ConnectionString, port, lanes, dkim ? DkimKey(dir) : null, work, !args.Contains("--compile-in-process"), dir);
+            var (deliverSeconds, peakRss, serviceCpu, samples) = await DeliverAsync(postgres.ConnectionString, port, lanes, window, dkim ? DkimKey(dir) : null, work, !args.Contains("--compile-in-process"), dir);
             await Task.Delay(500); // the service's backends exit and are reaped
             var postgresCpu = PostgresCpuSeconds(dir) - postgresBefore;
             var after = (await ledger.GetAsync(run.Id))!;
@@ -108,12 +112,12 @@ internal static class DeliveryBenchmark
             Console.WriteLine($"| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {subscribers:N0} | {language} ({size / 1000.0:0.0} KB) | {(dkim ? "rsa-2048" : "off")} | {enqueue.Elapsed.TotalSeconds:0.00} s | {after.Sent:N0} sent, {after.Failed + after.Uncertain} not | {(firstSent - started).TotalSeconds:0.0} s | {ours:0} | {baseline:0} | {ours / baseline:0.00} | {steadyService:0.000} ms ({serviceCpu * 1000 / after.Sent:0.000}) | {steadyPostgres:0.000} ms ({postgresCpu * 1000 / after.Sent:0.000}) | {peakRss / 1024.0 / 1024.0:0} MB |"));
-            Console.WriteLine($"(lanes {lanes}, language {language}, message size {size:N0} bytes, {(dkim ? "DKIM-signed (RSA-2048)" : "no DKIM")}, templates {(args.Contains("--compile-in-process") ? "compiled in the process" : "compiled ahead")}, service CPU {serviceCpu:0.0} s incl. start-up, run {after.Status})");
+            Console.WriteLine($"(sink {sinkKind}, lanes {lanes}, sending window {window}, language {language}, message size {size:N0} bytes, {(dkim ? "DKIM-signed (RSA-2048)" : "no DKIM")}, templates {(args.Contains("--compile-in-process") ? "compiled in the process" : "compiled ahead")}, service CPU {serviceCpu:0.0} s incl. start-up, run {after.Status})");
             return 0;
         }
         finally
         {
-            sink.Kill();
+            sink.Kill(entireProcessTree: true);
         }
     }
 
@@ -130,7 +134,94 @@ internal static class DeliveryBenchmark
     /// <summary>CPU seconds so far of the service process and of PostgreSQL, at one moment.</summary>
     private sealed record CpuSample(DateTime At, double ServiceCpu, double PostgresCpu);
 
-    private static async Task<(double Seconds, long PeakRss, double CpuSeconds, List<CpuSample> Samples)> DeliverAsync(string connectionString, int port, int lanes, string? dkimKey, string workingDirectory, bool compileAhead, string dataDirectory)
+    /// <summary>
+    /// A private Postfix (its own configuration and queue under <paramref name="dir"/>, the master
+    /// in the foreground) that accepts mail for example.org on <paramref name="port"/> and discards
+    /// it: a real MTA's SMTP server, which offers SIZE and CHUNKING.
+    /// </summary>
+    private static Process PostfixSink(string dir, int port)
+    {
+        var queue = Path.Combine(dir, "queue");
+        var data = Path.Combine(dir, "data");
+        Directory.CreateDirectory(data);
+        File.WriteAllText(Path.Combine(dir, "main.cf"), $"""
+            compatibility_level = 3.6
+            queue_directory = {queue}
+            data_directory = {data}
+            mail_owner = postfix
+            setgid_group = postdrop
+            inet_interfaces = 127.0.0.1
+            inet_protocols = ipv4
+            myhostname = sink.localdomain
+            mydestination =
+            relay_domains = example.org
+            mynetworks = 127.0.0.0/8
+            smtpd_relay_restrictions = permit_mynetworks, reject
+            default_transport = discard
+            relay_transport = discard
+            local_transport = discard
+            smtpd_client_connection_count_limit = 0
+            smtpd_client_connection_rate_limit = 0
+            default_process_limit = 64
+            """);
+        File.WriteAllText(Path.Combine(dir, "master.cf"), $"""
+            127.0.0.1:{port} inet n - n - - smtpd
+            cleanup unix n - n - 0 cleanup
+            qmgr unix n - n 300 1 qmgr
+            rewrite unix - - n - - trivial-rewrite
+            bounce unix - - n - 0 bounce
+            defer unix - - n - 0 bounce
+            trace unix - - n - 0 bounce
+            verify unix - - n - 1 verify
+            flush unix n - n 1000? 0 flush
+            proxymap unix - - n - - proxymap
+            discard unix - - n - - discard
+            error unix - - n - - error
+            retry unix - - n - - error
+            anvil unix - - n - 1 anvil
+            scache unix - - n - 1 scache
+            showq unix n - n - - showq
+            pickup unix n - n 60 1 pickup
+            """);
+        // The queue layout `postfix start` would create: owned by postfix, public by postdrop.
+        Directory.CreateDirectory(Path.Combine(queue, "pid"));
+        foreach (var name in new[] { "incoming", "active", "deferred", "defer", "bounce", "flush", "hold", "saved", "trace", "corrupt", "private", "public", "maildrop" })
+            Directory.CreateDirectory(Path.Combine(queue, name));
+        Run("chown", "-R", "postfix", queue, data);
+        Run("chown", "root", Path.Combine(queue, "pid"));
+        Run("chgrp", "postdrop", Path.Combine(queue, "public"), Path.Combine(queue, "maildrop"));
+        Run("chmod", "700", queue + "/incoming", queue + "/active", queue + "/deferred", queue + "/defer", queue + "/bounce", queue + "/flush", queue + "/hold", queue + "/saved", queue + "/trace", queue + "/corrupt", queue + "/private");
+        Run("chmod", "710", Path.Combine(queue, "public"));
+        Run("chmod", "1730", Path.Combine(queue, "maildrop"));
+        return Process.Start(new ProcessStartInfo("/usr/lib/postfix/sbin/master", ["-c", dir, "-d"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+
+        static void Run(string tool, params string[] arguments)
+        {
+            using var process = Process.Start(new ProcessStartInfo(tool, arguments) { RedirectStandardError = true })!;
+            process.WaitForExit();
+            if (process.ExitCode != 0) throw new InvalidOperationException($"{tool} {string.Join(' ', arguments)}: {process.StandardError.ReadToEnd()}");
+        }
+    }
+
+    private static async Task WaitForPortAsync(int port)
+    {
+        for (var i = 0; i < 100; i++)
+        {
+            try
+            {
+                using var client = new TcpClient();
+                await client.ConnectAsync(IPAddress.Loopback, port);
+                return;
+            }
+            catch (SocketException)
+            {
+                await Task.Delay(100);
+            }
+        }
+        throw new InvalidOperationException($"no SMTP server answered on 127.0.0.1:{port}");
+    }
+
+    private static async Task<(double Seconds, long PeakRss, double CpuSeconds, List<CpuSample> Samples)> DeliverAsync(string connectionString, int port, int lanes, int window, string? dkimKey, string workingDirectory, bool compileAhead, string dataDirectory)
     {
         // Through a shell whose `times` reports its children's user and system time once they exit.
         var start = new ProcessStartInfo("bash", ["-c", $"dotnet '{Path.Combine(AppContext.BaseDirectory, "newsletter.dll")}' send weekly --deliver >&2; status=$?; times; exit $status"])
@@ -143,6 +234,7 @@ internal static class DeliveryBenchmark
         start.Environment["Newsletter__Smtp__Port"] = port.ToString(CultureInfo.InvariantCulture);
         start.Environment["Newsletter__Smtp__Security"] = "None";
         start.Environment["Newsletter__Delivery__Lanes"] = lanes.ToString(CultureInfo.InvariantCulture);
+        start.Environment["Newsletter__Delivery__SendingWindow"] = window.ToString(CultureInfo.InvariantCulture);
         start.Environment["Newsletter__Secret"] = "benchmark-secret-benchmark-secret-0123456789";
         if (dkimKey is not null)
         {

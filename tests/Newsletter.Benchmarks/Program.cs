@@ -6,7 +6,7 @@ using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Newsletter.Benchmarks;
 
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- message   (personalised message build, BenchmarkDotNet)
-// dotnet run -c Release --project tests/Newsletter.Benchmarks -- delivery --subscribers N [--lanes L]   (end to end into smtp-sink)
+// dotnet run -c Release --project tests/Newsletter.Benchmarks -- delivery --subscribers N [--lanes L] [--window W] [--language ko|en|both|mixed] [--dkim] [--sink smtp-sink|postfix]   (end to end into an SMTP sink)
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- import --rows N   (subscriber CSV import against a bare COPY)
 // In process: RazorLight compiles the templates against this executable's compilation context,
 // which a separately generated benchmark project would not have.
@@ -29,6 +29,6 @@ static int Run(Func<object> benchmark)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options] | delivery --subscribers N [--lanes L] | import --rows N");
+    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options] | delivery --subscribers N [--lanes L] [--window W] [--language ko|en|both|mixed] [--dkim] [--sink smtp-sink|postfix] | import --rows N");
     return 2;
 }

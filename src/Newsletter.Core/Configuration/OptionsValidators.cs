@@ -134,6 +134,7 @@ internal sealed class DeliveryOptionsValidator : IValidateOptions<DeliveryOption
         if (o.MaxPerSecond < 0) errors.Add("Newsletter__Delivery__MaxPerSecond: must be 0 (no limit) or more");
         if (o.MaxPerHour < 0) errors.Add("Newsletter__Delivery__MaxPerHour: must be 0 (no limit) or more");
         if (o.Lanes is < 1 or > 64) errors.Add($"Newsletter__Delivery__Lanes: must be between 1 and 64 (got {o.Lanes})");
+        if (o.SendingWindow is < 1 or > 64) errors.Add($"Newsletter__Delivery__SendingWindow: must be between 1 and 64 (got {o.SendingWindow})");
         if (o.PauseAfterConsecutiveFailures < 1) errors.Add("Newsletter__Delivery__PauseAfterConsecutiveFailures: must be at least 1");
         if (o.MaxAttempts is < 1 or > 100) errors.Add($"Newsletter__Delivery__MaxAttempts: must be between 1 and 100 (got {o.MaxAttempts})");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

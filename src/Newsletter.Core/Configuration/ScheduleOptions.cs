@@ -31,6 +31,13 @@ public sealed class DeliveryOptions
     /// <summary>Parallel SMTP connections (lanes) of one worker.</summary>
     public int Lanes { get; set; } = 4;
 
+    /// <summary>
+    /// Deliveries a lane marks 'sending' in one write before handing them to SMTP one after the
+    /// other. A crash leaves at most this many uncertain deliveries per lane; larger windows
+    /// write to PostgreSQL less often per message.
+    /// </summary>
+    public int SendingWindow { get; set; } = 1;
+
     /// <summary>Consecutive connection failures after which the run pauses instead of burning through the list.</summary>
     public int PauseAfterConsecutiveFailures { get; set; } = 20;
 

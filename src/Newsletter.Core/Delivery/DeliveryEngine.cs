@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Dapper;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -15,9 +16,10 @@ namespace Newsletter.Delivery;
 /// Lanes over the ledger: claims due deliveries from <see cref="SendLedger"/> (which owns every
 /// state change), builds each message from a digest rendered once per (issues, language), and
 /// sends over parallel lanes, each one SMTP connection reused across batches. A delivery is marked
-/// <c>sending</c> just before its message goes to SMTP: if the process dies then, the delivery
-/// becomes <c>uncertain</c> when its lease runs out and is never resent silently, so a crash
-/// leaves at most one uncertain delivery per lane.
+/// <c>sending</c> just before its message goes to SMTP (a window of
+/// <see cref="DeliveryOptions.SendingWindow"/> deliveries at once, one by default): if the process
+/// dies then, the delivery becomes <c>uncertain</c> when its lease runs out and is never resent
+/// silently, so a crash leaves at most one window of uncertain deliveries per lane.
 /// </summary>
 public sealed class DeliveryEngine(
     NpgsqlDataSource db,
@@ -67,13 +69,13 @@ public sealed class DeliveryEngine(
         }
 
         var sender = string.IsNullOrWhiteSpace(smtp.Value.ReturnPath) ? newsletter.Value.FromMailbox : new MailboxAddress("", smtp.Value.ReturnPath);
-        var pause = new System.Collections.Concurrent.ConcurrentDictionary<long, string>();
+        var pause = new ConcurrentDictionary<long, string>();
         _lanes ??= Enumerable.Range(0, options.Value.Lanes).Select(_ => transport.OpenLane()).ToArray();
         // A subscriber's deliveries share a lane, so they arrive in the order they were queued
         // (two can be queued at once when a subscriber switched cadence).
         var lanes = _lanes;
         var work = claimed.GroupBy(c => (int)(c.SubscriberId % lanes.Length))
-            .Select(g => (Lane: lanes[g.Key], Queue: new System.Collections.Concurrent.ConcurrentQueue<SendLedger.ClaimedDelivery>(g.OrderBy(c => c.Id))));
+            .Select(g => (Lane: lanes[g.Key], Queue: new ConcurrentQueue<SendLedger.ClaimedDelivery>(g.OrderBy(c => c.Id))));
         await Task.WhenAll(work.Select(w => LaneAsync(w.Lane, w.Queue, pause, sender, ct)));
 
         foreach (var (run, reason) in pause)
@@ -89,113 +91,139 @@ public sealed class DeliveryEngine(
         return claimed.Count;
     }
 
-    private async Task LaneAsync(IMailLane lane, System.Collections.Concurrent.ConcurrentQueue<SendLedger.ClaimedDelivery> work,
-        System.Collections.Concurrent.ConcurrentDictionary<long, string> pause, MailboxAddress sender, CancellationToken ct)
+    private async Task LaneAsync(IMailLane lane, ConcurrentQueue<SendLedger.ClaimedDelivery> work,
+        ConcurrentDictionary<long, string> pause, MailboxAddress sender, CancellationToken ct)
     {
         await using var writer = new LedgerWriter(db);
-        while (work.TryDequeue(out var delivery))
+        var size = options.Value.SendingWindow;
+        var window = new List<(SendLedger.ClaimedDelivery Delivery, MimeMessage Message)>(size);
+        while (true)
         {
-            if (ct.IsCancellationRequested || pause.ContainsKey(delivery.RunId))
+            window.Clear();
+            while (window.Count < size && work.TryDequeue(out var delivery))
             {
-                // Not started: back to the queue, as if never claimed.
-                ledger.Requeue(writer, delivery.Id);
-                continue;
+                if (await PrepareAsync(writer, delivery, pause, ct) is { } message) window.Add((delivery, message));
             }
-            if (!delivery.SubscriberActive)
+            if (window.Count == 0) break;
+            // The 'sending' marks are durable before any message of the window goes out, and travel
+            // in one round trip with the outcomes recorded since the previous window. They are
+            // conditional: a subscriber who left after the claim, or whose address is suppressed,
+            // gets nothing more.
+            ledger.MarkSending(writer, window.Select(w => w.Delivery.Id));
+            var marked = await writer.FlushMarkedAsync(CancellationToken.None);
+            foreach (var (delivery, message) in window)
             {
-                ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Cancelled, "subscriber is no longer active");
-                continue;
-            }
-            if (delivery.IssueIds.Length == 0)
-            {
-                ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Skipped, "every issue of this delivery went out in another run");
-                continue;
-            }
-            MimeMessage message;
-            try
-            {
-                var digest = await _digests.GetAsync(delivery.IssueIds, delivery.Language, ct);
-                message = builder.Build(digest, delivery.ToSubscriber(), $"delivery/{delivery.Id}");
-            }
-            catch (OperationCanceledException)
-            {
-                ledger.Requeue(writer, delivery.Id);
-                continue;
-            }
-            catch (Exception e)
-            {
-                // Our failure, not the reader's: the delivery fails, and its issues go back to the
-                // subscriber's next digest instead of being counted as received.
-                logger.LogError(e, "Rendering delivery {DeliveryId} of run {RunId} failed", delivery.Id, delivery.RunId);
-                ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Failed, "rendering failed: " + e.Message, giveIssuesBack: true);
-                continue;
-            }
-
-            try
-            {
-                if (rateLimit is not null) await rateLimit.WaitAsync(ct);
-            }
-            catch (OperationCanceledException) { }
-            if (ct.IsCancellationRequested)
-            {
-                ledger.Requeue(writer, delivery.Id);
-                continue;
-            }
-            // The 'sending' mark is durable before the message goes out, and travels in one round
-            // trip with the outcomes recorded since the previous mark. It is conditional: a
-            // subscriber who left after the claim, or whose address is suppressed, gets nothing more.
-            ledger.MarkSending(writer, delivery.Id);
-            if (await writer.FlushAsync(CancellationToken.None) == 0)
-            {
-                ledger.CancelNotActive(writer, delivery.Id);
-                continue;
-            }
-            // From here the message is in flight: shutdown lets it finish (bounded by the SMTP
-            // timeout and the host's shutdown timeout) and records its outcome.
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var outcome = await lane.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), CancellationToken.None);
-            metrics?.SendLatency(System.Diagnostics.Stopwatch.GetElapsedTime(started));
-            metrics?.Message(delivery.RunKind, outcome.Result);
-            if (outcome.ConnectionFailure) Interlocked.Increment(ref _consecutiveConnectionFailures);
-            else if (outcome.Result != SendResult.PauseRun) Interlocked.Exchange(ref _consecutiveConnectionFailures, 0);
-
-            switch (outcome.Result)
-            {
-                case SendResult.Sent:
-                    ledger.RecordSent(writer, delivery.Id, message.MessageId);
-                    break;
-                case SendResult.Bounced:
-                    ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Failed, outcome.Reply);
-                    Subscriptions.MarkBounced(writer, delivery.SubscriberId, outcome.Reply, Now());
-                    logger.LogWarning("Subscriber {SubscriberId} bounced: {Reply}", delivery.SubscriberId, outcome.Reply);
-                    break;
-                case SendResult.Failed:
-                    ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Failed, outcome.Reply);
-                    break;
-                case SendResult.Uncertain:
-                    ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Uncertain, outcome.Reply);
-                    break;
-                case SendResult.PauseRun:
-                    ledger.Requeue(writer, delivery.Id);
-                    pause.TryAdd(delivery.RunId, outcome.Reply ?? "the mail server refused the sender");
-                    break;
-                default:
-                    if (outcome.ConnectionFailure && Volatile.Read(ref _consecutiveConnectionFailures) >= options.Value.PauseAfterConsecutiveFailures)
-                    {
-                        ledger.Requeue(writer, delivery.Id);
-                        pause.TryAdd(delivery.RunId, $"{_consecutiveConnectionFailures} consecutive connection failures; last: {outcome.Reply}");
-                    }
-                    else
-                    {
-                        RetryOrFail(writer, delivery, outcome.Reply ?? "temporary failure");
-                    }
-                    break;
+                if (!marked.Contains(delivery.Id))
+                    ledger.CancelNotActive(writer, delivery.Id);
+                else if (ct.IsCancellationRequested || pause.ContainsKey(delivery.RunId))
+                    ledger.Requeue(writer, delivery.Id); // marked, never handed to SMTP
+                else
+                    await SendAsync(writer, lane, delivery, message, sender, pause);
             }
         }
         // The outcomes of the lane's last messages. (Lost to a crash, a sent message stays
         // 'sending' and becomes uncertain; a delivery that never started stays claimed and goes
         // back to the queue when its lease runs out.)
         await writer.FlushAsync(CancellationToken.None);
+    }
+
+    /// <summary>The message of a claimed delivery, or null when it is not to be sent (its outcome then recorded).</summary>
+    private async Task<MimeMessage?> PrepareAsync(LedgerWriter writer, SendLedger.ClaimedDelivery delivery, ConcurrentDictionary<long, string> pause, CancellationToken ct)
+    {
+        if (ct.IsCancellationRequested || pause.ContainsKey(delivery.RunId))
+        {
+            // Not started: back to the queue, as if never claimed.
+            ledger.Requeue(writer, delivery.Id);
+            return null;
+        }
+        if (!delivery.SubscriberActive)
+        {
+            ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Cancelled, "subscriber is no longer active");
+            return null;
+        }
+        if (delivery.IssueIds.Length == 0)
+        {
+            ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Skipped, "every issue of this delivery went out in another run");
+            return null;
+        }
+        MimeMessage message;
+        try
+        {
+            var digest = await _digests.GetAsync(delivery.IssueIds, delivery.Language, ct);
+            message = builder.Build(digest, delivery.ToSubscriber(), $"delivery/{delivery.Id}");
+        }
+        catch (OperationCanceledException)
+        {
+            ledger.Requeue(writer, delivery.Id);
+            return null;
+        }
+        catch (Exception e)
+        {
+            // Our failure, not the reader's: the delivery fails, and its issues go back to the
+            // subscriber's next digest instead of being counted as received.
+            logger.LogError(e, "Rendering delivery {DeliveryId} of run {RunId} failed", delivery.Id, delivery.RunId);
+            ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Failed, "rendering failed: " + e.Message, giveIssuesBack: true);
+            return null;
+        }
+
+        try
+        {
+            if (rateLimit is not null) await rateLimit.WaitAsync(ct);
+        }
+        catch (OperationCanceledException) { }
+        if (ct.IsCancellationRequested)
+        {
+            ledger.Requeue(writer, delivery.Id);
+            return null;
+        }
+        return message;
+    }
+
+    /// <summary>Hands a marked delivery's message to SMTP and records the outcome.</summary>
+    private async Task SendAsync(LedgerWriter writer, IMailLane lane, SendLedger.ClaimedDelivery delivery, MimeMessage message,
+        MailboxAddress sender, ConcurrentDictionary<long, string> pause)
+    {
+        // From here the message is in flight: shutdown lets it finish (bounded by the SMTP
+        // timeout and the host's shutdown timeout) and records its outcome.
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var outcome = await lane.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), CancellationToken.None);
+        metrics?.SendLatency(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        metrics?.Message(delivery.RunKind, outcome.Result);
+        if (outcome.ConnectionFailure) Interlocked.Increment(ref _consecutiveConnectionFailures);
+        else if (outcome.Result != SendResult.PauseRun) Interlocked.Exchange(ref _consecutiveConnectionFailures, 0);
+
+        switch (outcome.Result)
+        {
+            case SendResult.Sent:
+                ledger.RecordSent(writer, delivery.Id, message.MessageId);
+                break;
+            case SendResult.Bounced:
+                ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Failed, outcome.Reply);
+                Subscriptions.MarkBounced(writer, delivery.SubscriberId, outcome.Reply, Now());
+                logger.LogWarning("Subscriber {SubscriberId} bounced: {Reply}", delivery.SubscriberId, outcome.Reply);
+                break;
+            case SendResult.Failed:
+                ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Failed, outcome.Reply);
+                break;
+            case SendResult.Uncertain:
+                ledger.RecordOutcome(writer, delivery.Id, DeliveryStatus.Uncertain, outcome.Reply);
+                break;
+            case SendResult.PauseRun:
+                ledger.Requeue(writer, delivery.Id);
+                pause.TryAdd(delivery.RunId, outcome.Reply ?? "the mail server refused the sender");
+                break;
+            default:
+                if (outcome.ConnectionFailure && Volatile.Read(ref _consecutiveConnectionFailures) >= options.Value.PauseAfterConsecutiveFailures)
+                {
+                    ledger.Requeue(writer, delivery.Id);
+                    pause.TryAdd(delivery.RunId, $"{_consecutiveConnectionFailures} consecutive connection failures; last: {outcome.Reply}");
+                }
+                else
+                {
+                    RetryOrFail(writer, delivery, outcome.Reply ?? "temporary failure");
+                }
+                break;
+        }
     }
 
     /// <summary>Sends what is due for <paramref name="runId"/> until nothing due is left (the CLI's <c>--deliver</c>).</summary>

@@ -20,17 +20,37 @@ internal sealed class LedgerWriter(NpgsqlDataSource db) : IAsyncDisposable
         _pending.Add(command);
     }
 
-    /// <summary>Writes what was added; returns the number of rows the last statement changed (0 when nothing was pending).</summary>
-    public async Task<int> FlushAsync(CancellationToken ct)
+    /// <summary>Writes what was added.</summary>
+    public async Task FlushAsync(CancellationToken ct)
     {
-        if (_pending.Count == 0) return 0;
+        if (_pending.Count == 0) return;
+        await WriteAsync(async batch => await batch.ExecuteNonQueryAsync(ct), ct);
+    }
+
+    /// <summary>Writes what was added, ending with 'sending' marks; returns the ids they marked.</summary>
+    public async Task<HashSet<long>> FlushMarkedAsync(CancellationToken ct)
+    {
+        var marked = new HashSet<long>();
+        await WriteAsync(async batch =>
+        {
+            await using var reader = await batch.ExecuteReaderAsync(ct);
+            do
+            {
+                while (await reader.ReadAsync(ct)) marked.Add(reader.GetInt64(0));
+            }
+            while (await reader.NextResultAsync(ct));
+        }, ct);
+        return marked;
+    }
+
+    private async Task WriteAsync(Func<NpgsqlBatch, Task> execute, CancellationToken ct)
+    {
         try
         {
             _connection ??= await db.OpenConnectionAsync(ct);
             await using var batch = new NpgsqlBatch(_connection);
             foreach (var command in _pending) batch.BatchCommands.Add(command);
-            await batch.ExecuteNonQueryAsync(ct);
-            return batch.BatchCommands[^1].RecordsAffected;
+            await execute(batch);
         }
         catch
         {

@@ -329,18 +329,25 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         """;
 
     /// <summary>
-    /// The durable mark that a message is about to go to SMTP, written before it goes. Conditional:
-    /// only a delivery still claimed by this worker, of a subscriber still active and not
-    /// suppressed, so no message starts after an unsubscribe has committed. The write changes no
-    /// row when the condition fails.
+    /// The durable mark that messages are about to go to SMTP, written before they go. Conditional:
+    /// only deliveries still claimed by this worker, of subscribers still active and not
+    /// suppressed, so no message starts after an unsubscribe has committed. The write returns the
+    /// ids it marked (<see cref="LedgerWriter.FlushMarkedAsync"/>); the others are left as they were.
     /// </summary>
-    internal void MarkSending(LedgerWriter writer, long id) => writer.Add(MarkSendingSql, id, Now());
+    internal void MarkSending(LedgerWriter writer, IEnumerable<long> ids)
+    {
+        // A statement per delivery: the primary key finds each row (a generic plan for an array of
+        // ids would also consult the index of leased deliveries, at a cost that grows with the run).
+        var now = Now();
+        foreach (var id in ids) writer.Add(MarkSendingSql, id, now);
+    }
 
     private static readonly string MarkSendingSql = $"""
         update deliveries d set status = {Sending}, updated_at = $2
         where d.id = $1 and d.status = {Claimed}
           and exists (select 1 from subscribers s where s.id = d.subscriber_id and s.status = 'active'
                       and not exists (select 1 from suppressions x where x.email_hash = sha256(convert_to(lower(s.email), 'UTF8'))))
+        returning d.id
         """;
 
     /// <summary>A claimed delivery whose subscriber left (or is suppressed) since: cancelled, its issues given back.</summary>

@@ -113,8 +113,10 @@ public sealed class LedgerTests : IAsyncLifetime
         Assert.Equal("done", (await _db.Ledger().GetAsync(run.Id))!.Status);
     }
 
-    [Fact]
-    public async Task The_sender_honours_the_suppression_list_and_an_unsubscribe_that_commits_after_the_claim()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public async Task The_sender_honours_the_suppression_list_and_an_unsubscribe_that_commits_after_the_claim(int window)
     {
         await PublishAsync("issue-1");
         await SubscribeAsync("suppressed@example.org", Cadence.Weekly, backfill: true);
@@ -126,7 +128,8 @@ public sealed class LedgerTests : IAsyncLifetime
             await connection.ExecuteAsync("insert into suppressions (email_hash, reason) values (sha256(convert_to('suppressed@example.org', 'UTF8')), 'admin')");
         await _db.Subscriptions(_clock).UnsubscribeAsync(leaving.PublicId, ChangeSource.OneClick, ClientInfo.None);
 
-        await Engine().DeliverBatchAsync();
+        await using (var engine = _db.Engine(Smtp(), _clock, new DeliveryOptions { SendingWindow = window }))
+            await engine.DeliverBatchAsync();
 
         Assert.Equal(["reader@example.org"], Received().Keys);
         Assert.Equal(2L, await _db.ScalarAsync<long>("select count(*) from deliveries where status = 'cancelled'"));
