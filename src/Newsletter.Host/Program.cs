@@ -1,0 +1,3 @@
+using Newsletter.Host.Cli;
+
+return await NewsletterCli.RunAsync(args);

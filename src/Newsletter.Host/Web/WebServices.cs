@@ -1,0 +1,145 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.HttpOverrides;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Dapper;
+using Newsletter.Configuration;
+using Newsletter.Delivery;
+using Npgsql;
+
+namespace Newsletter.Web;
+
+/// <summary>The HTTP surface of the <c>run</c> process.</summary>
+public static class WebServices
+{
+    public static IHostApplicationBuilder AddNewsletterWeb(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddProblemDetails();
+        // Forwarded headers are believed from the configured proxies only. This also holds when
+        // ASPNETCORE_FORWARDEDHEADERS_ENABLED is set, which would otherwise believe anyone.
+        builder.Services.AddOptions<ForwardedHeadersOptions>().PostConfigure<Microsoft.Extensions.Options.IOptions<NewsletterOptions>>((o, newsletter) =>
+        {
+            var proxies = newsletter.Value.KnownProxyNetworks;
+            o.KnownProxies.Clear();
+            o.KnownIPNetworks.Clear();
+            foreach (var network in proxies) o.KnownIPNetworks.Add(network);
+            o.ForwardedHeaders = proxies.Count > 0 ? ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto : ForwardedHeaders.None;
+            o.ForwardLimit = null; // walk back through every known proxy, stop at the first address that is not one
+        });
+        builder.Services.AddOpenApi(o => o.AddDocumentTransformer((document, _, _) =>
+        {
+            document.Info.Title = "Newsletter admin API";
+            document.Info.Description = "Every route under /api needs Authorization: Bearer {Newsletter__AdminApiKey}.";
+            return Task.CompletedTask;
+        }));
+        builder.AddSubscriberPages();
+        builder.AddAdminPages();
+        builder.Services.AddSingleton<AuthFailures>();
+        builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database").AddCheck<SmtpHealthCheck>("smtp");
+        return builder;
+    }
+
+    private static readonly string QueueDepthSql = $"""
+        select count(*) from deliveries d join runs r on r.id = d.run_id
+        where r.status = {LedgerStates.Sql(RunStatus.Sending)} and d.status in ({SendLedger.DueDeliveryStates})
+        """;
+
+    private static readonly string PausedRunsSql = $"select count(*) from runs where status = {LedgerStates.Sql(RunStatus.Paused)}";
+
+    public static WebApplication MapNewsletterWeb(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NewsletterOptions>>().Value;
+        // (With ASPNETCORE_FORWARDEDHEADERS_ENABLED the host has added the middleware already.)
+        if (options.KnownProxyNetworks.Count > 0 && !string.Equals(app.Configuration["ASPNETCORE_FORWARDEDHEADERS_ENABLED"], "true", StringComparison.OrdinalIgnoreCase)
+            && !string.Equals(app.Configuration["FORWARDEDHEADERS_ENABLED"], "true", StringComparison.OrdinalIgnoreCase))
+            app.UseForwardedHeaders();
+        app.UseStatusCodePages();
+        app.MapSubscriberPages();
+        app.MapAdminPages();
+        app.MapAdminApi();
+        app.MapOpenApi("/openapi/{documentName}.json");
+        app.MapHealthChecks("/health", new HealthCheckOptions
+        {
+            ResponseWriter = (context, report) =>
+            {
+                context.Response.ContentType = "application/json";
+                return context.Response.WriteAsJsonAsync(new
+                {
+                    status = report.Status.ToString().ToLowerInvariant(),
+                    checks = report.Entries.ToDictionary(e => e.Key, e => e.Value.Status.ToString().ToLowerInvariant()),
+                });
+            },
+        });
+        if (options.MetricsAccess == MetricsAccess.Off) return app;
+        var metricsRoute = app.MapGet("/metrics", async (DeliveryMetrics metrics, NpgsqlDataSource db, CancellationToken ct) =>
+        {
+            await using var connection = await db.OpenConnectionAsync(ct);
+            var depth = await connection.ExecuteScalarAsync<long>(new CommandDefinition(QueueDepthSql, cancellationToken: ct));
+            var paused = await connection.ExecuteScalarAsync<long>(new CommandDefinition(PausedRunsSql, cancellationToken: ct));
+            return Results.Text(metrics.Write(depth, paused), "text/plain; version=0.0.4; charset=utf-8");
+        }).WithName("Metrics").WithSummary("Prometheus metrics of the delivery engine");
+        if (options.MetricsAccess == MetricsAccess.Admin) metricsRoute.AddEndpointFilter<AdminKeyFilter>();
+        return app;
+    }
+}
+
+/// <summary>The mail server answers (connect and EHLO), or the pickup folder is writable.</summary>
+internal sealed class SmtpHealthCheck(Microsoft.Extensions.Options.IOptions<SmtpOptions> options) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var o = options.Value;
+        if (o.UsesPickupDirectory)
+        {
+            try
+            {
+                Directory.CreateDirectory(o.PickupDirectory);
+                var probe = Path.Combine(o.PickupDirectory, $".health-{Environment.ProcessId}");
+                await File.WriteAllTextAsync(probe, "", cancellationToken);
+                File.Delete(probe);
+                return HealthCheckResult.Healthy();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return HealthCheckResult.Unhealthy("pickup folder not writable");
+            }
+        }
+        using var client = new MailKit.Net.Smtp.SmtpClient { Timeout = 10_000 };
+        try
+        {
+            var security = o.Security switch
+            {
+                SmtpSecurity.StartTls => MailKit.Security.SecureSocketOptions.StartTls,
+                SmtpSecurity.SslOnConnect => MailKit.Security.SecureSocketOptions.SslOnConnect,
+                _ => MailKit.Security.SecureSocketOptions.None,
+            };
+            await client.ConnectAsync(o.Host!, o.Port, security, cancellationToken);
+            await client.DisconnectAsync(quit: true, cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return HealthCheckResult.Unhealthy("smtp unreachable");
+        }
+    }
+}
+
+internal sealed class DatabaseHealthCheck(NpgsqlDataSource db) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            await using var command = db.CreateCommand("select 1");
+            await command.ExecuteScalarAsync(cancellationToken);
+            return HealthCheckResult.Healthy();
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            return HealthCheckResult.Unhealthy("database unreachable");
+        }
+    }
+}
