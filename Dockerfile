@@ -2,7 +2,7 @@
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /source
 COPY . .
-RUN dotnet publish src/Newsletter.Worker/Newsletter.Worker.csproj -c Release -o /app
+RUN dotnet publish src/Newsletter.Host/Newsletter.Host.csproj -c Release -o /app
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app

@@ -1,10 +1,11 @@
 using Microsoft.Extensions.Options;
 using Newsletter.Configuration;
+using Newsletter.Digests;
 using Newsletter.Storage;
 using Newsletter.Scheduling;
 using Newsletter.Web;
 
-namespace Newsletter.Host;
+namespace Newsletter;
 
 /// <summary>
 /// The composition root. <see cref="StartAsync"/> builds the host, validates configuration, brings up
@@ -13,6 +14,9 @@ namespace Newsletter.Host;
 /// </summary>
 internal sealed class NewsletterApp : IAsyncDisposable
 {
+    /// <summary>The host's page and dashboard views, models of the templates under <c>templates/web</c> and <c>templates/admin</c>.</summary>
+    public static readonly TemplateModels PageModels = new(typeof(NewsletterApp).Assembly);
+
     private readonly PostgresServer? _postgres;
 
     private NewsletterApp(WebApplication web, PostgresServer? postgres)
@@ -50,6 +54,8 @@ internal sealed class NewsletterApp : IAsyncDisposable
         else if (string.IsNullOrEmpty(builder.Configuration["urls"])) builder.WebHost.UseUrls("http://localhost:5080");
 
         builder.AddNewsletterCore();
+        // Every verb compiles templates against the same assemblies, so they share compiled ones.
+        builder.Services.AddSingleton(PageModels);
         if (serve) builder.AddNewsletterWeb().AddNewsletterScheduling();
 
         var web = builder.Build();

@@ -1,3 +1,3 @@
-using Newsletter.Host.Cli;
+using Newsletter.Cli;
 
 return await NewsletterCli.RunAsync(args);

@@ -16,12 +16,13 @@ namespace Newsletter.Digests;
 /// takes a few milliseconds and no compiler, which keeps Roslyn out of every process but the
 /// first (or out of all of them, after <c>newsletter templates compile</c>).
 /// </summary>
-internal sealed class CompiledTemplateCache(TemplateFolderProject project, string directory) : ICachingProvider, IPrecompileCallback
+internal sealed class CompiledTemplateCache(TemplateFolderProject project, string directory, IReadOnlyList<Assembly> models) : ICachingProvider, IPrecompileCallback
 {
-    private static readonly string Build = string.Join('|',
-        typeof(CompiledTemplateCache).Assembly.ManifestModule.ModuleVersionId,
-        typeof(RazorLightEngine).Assembly.ManifestModule.ModuleVersionId,
-        Environment.Version);
+    // A compiled template is bound to the builds of the model assemblies, RazorLight and the runtime.
+    private readonly string Build = string.Join('|',
+        models.Select(a => a.ManifestModule.ModuleVersionId.ToString())
+            .Append(typeof(RazorLightEngine).Assembly.ManifestModule.ModuleVersionId.ToString())
+            .Append(Environment.Version.ToString()));
 
     private readonly MemoryCachingProvider _memory = new();
 

@@ -27,17 +27,23 @@ public sealed class TemplateEngine
 
     private readonly RazorLightEngine _engine;
 
-    public TemplateEngine(IOptions<NewsletterOptions> options)
+    public TemplateEngine(IOptions<NewsletterOptions> options) : this(options, [])
+    {
+    }
+
+    /// <param name="models">Assemblies with more model types (the host's page views) besides this library's.</param>
+    public TemplateEngine(IOptions<NewsletterOptions> options, IEnumerable<TemplateModels> models)
     {
         Directory = options.Value.ResolvedTemplatesDirectory;
         var project = new TemplateFolderProject(Directory);
+        var assemblies = models.Select(m => m.Assembly).Prepend(typeof(TemplateEngine).Assembly).Distinct().OrderBy(a => a.FullName, StringComparer.Ordinal).ToArray();
         _engine = new RazorLightEngineBuilder()
             .UseProject(project)
             // Templates compile against RazorLight, the runtime and our model types only, not
             // against everything the service references (ASP.NET Core, Quartz, Npgsql, the
             // compiler itself): a fraction of the metadata to load, and of the working set.
             .SetOperatingAssembly(typeof(RazorLightEngine).Assembly)
-            .AddMetadataReferences(Microsoft.CodeAnalysis.MetadataReference.CreateFromFile(typeof(TemplateEngine).Assembly.Location))
+            .AddMetadataReferences(assemblies.Select(a => Microsoft.CodeAnalysis.MetadataReference.CreateFromFile(a.Location)).ToArray())
             .ExcludeAssemblies("Microsoft.CodeAnalysis.CSharp", "Microsoft.AspNetCore.Razor.Language", "Microsoft.AspNetCore.Mvc.Razor.Extensions",
                 "Microsoft.Extensions.DependencyModel", "System.Security.Cryptography.Algorithms", "System.Reflection.Emit.Lightweight",
                 "System.Reflection.Metadata", "System.Collections.Immutable", "System.IO.Compression", "System.Private.Xml")
@@ -45,7 +51,7 @@ public sealed class TemplateEngine
             .AddPrerenderCallbacks(page => { if (page is TemplatePageBase p) p.HtmlEncoder = Encoder; })
             // Compiled templates are kept on disk by content: a process whose templates were compiled
             // before (by an earlier start, or by `newsletter templates compile`) never runs the compiler.
-            .UseCachingProvider(new CompiledTemplateCache(project, options.Value.ResolvedCompiledTemplatesDirectory))
+            .UseCachingProvider(new CompiledTemplateCache(project, options.Value.ResolvedCompiledTemplatesDirectory, assemblies))
             .Build();
     }
 
@@ -54,6 +60,9 @@ public sealed class TemplateEngine
     /// <summary>Renders <paramref name="template"/> (a path under the templates folder, without extension) with <paramref name="model"/>.</summary>
     public Task<string> RenderAsync<TModel>(string template, TModel model) => _engine.CompileRenderAsync(template, model);
 }
+
+/// <summary>An assembly whose types templates use as models, registered by the host for its page views.</summary>
+public sealed record TemplateModels(System.Reflection.Assembly Assembly);
 
 /// <summary>
 /// Reads a template from the folder the first time it is asked for and keeps its text. Unlike

@@ -1,6 +1,6 @@
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using Dapper;
-using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Options;
 using Newsletter.Configuration;
 using Npgsql;
@@ -25,7 +25,7 @@ public sealed class SigningSecret(NpgsqlDataSource db, IOptions<NewsletterOption
             _value = options.Value.Secret;
             return;
         }
-        var candidate = WebEncoders.Base64UrlEncode(RandomNumberGenerator.GetBytes(32));
+        var candidate = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
         await using var connection = await db.OpenConnectionAsync(ct);
         _value = await connection.ExecuteScalarAsync<string>(new CommandDefinition("""
             with inserted as (

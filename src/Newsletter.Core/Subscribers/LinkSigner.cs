@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
+using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
-using Microsoft.AspNetCore.WebUtilities;
 
 namespace Newsletter.Subscribers;
 
@@ -43,7 +43,7 @@ public sealed class LinkSigner
         BinaryPrimitives.WriteInt64BigEndian(payload[18..], issuedAt.ToUnixTimeSeconds());
         Span<byte> mac = stackalloc byte[MacLength];
         Sign(payload, mac);
-        return WebEncoders.Base64UrlEncode(payload.ToArray()) + "." + WebEncoders.Base64UrlEncode(mac.ToArray());
+        return Base64Url.EncodeToString(payload.ToArray()) + "." + Base64Url.EncodeToString(mac.ToArray());
     }
 
     /// <summary>
@@ -59,8 +59,8 @@ public sealed class LinkSigner
         byte[] payload, mac;
         try
         {
-            payload = WebEncoders.Base64UrlDecode(token, 0, dot);
-            mac = WebEncoders.Base64UrlDecode(token, dot + 1, token.Length - dot - 1);
+            payload = Base64Url.DecodeFromChars(token.AsSpan(0, dot));
+            mac = Base64Url.DecodeFromChars(token.AsSpan(dot + 1));
         }
         catch (FormatException)
         {

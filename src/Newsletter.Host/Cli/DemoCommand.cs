@@ -3,7 +3,7 @@ using Newsletter.Delivery;
 using Newsletter.Issues;
 using Newsletter.Subscribers;
 
-namespace Newsletter.Host.Cli;
+namespace Newsletter.Cli;
 
 /// <summary>
 /// <c>newsletter demo</c>: on a fresh clone with nothing configured, imports and publishes the

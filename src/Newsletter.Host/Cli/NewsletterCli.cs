@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 using Newsletter.Storage;
 using Newsletter.Validation;
 
-namespace Newsletter.Host.Cli;
+namespace Newsletter.Cli;
 
 /// <summary>The <c>newsletter</c> command line: every verb, its arguments, and one error line on failure.</summary>
 internal static class NewsletterCli

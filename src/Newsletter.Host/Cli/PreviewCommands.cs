@@ -3,7 +3,7 @@ using MimeKit;
 using Newsletter.Digests;
 using Newsletter.Subscribers;
 
-namespace Newsletter.Host.Cli;
+namespace Newsletter.Cli;
 
 internal static class PreviewCommands
 {

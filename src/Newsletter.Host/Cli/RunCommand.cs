@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Newsletter.Storage;
 
-namespace Newsletter.Host.Cli;
+namespace Newsletter.Cli;
 
 internal static class RunCommand
 {

@@ -8,7 +8,7 @@ using Newsletter.Subscribers;
 using Newsletter.Validation;
 using Spectre.Console;
 
-namespace Newsletter.Host.Cli;
+namespace Newsletter.Cli;
 
 /// <summary><c>newsletter send ...</c>: start, watch and steer runs against the configured database.</summary>
 internal static class SendCommands

@@ -2,7 +2,7 @@ using System.CommandLine;
 using Newsletter.Subscribers;
 using Spectre.Console;
 
-namespace Newsletter.Host.Cli;
+namespace Newsletter.Cli;
 
 internal static class SubscriberCommands
 {

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Newsletter.Configuration;
 using Newsletter.Digests;
 
-namespace Newsletter.Host.Cli;
+namespace Newsletter.Cli;
 
 internal static class TemplateCommands
 {
@@ -22,7 +22,7 @@ internal static class TemplateCommands
                 .AddEnvironmentVariables()
                 .Build();
             var options = configuration.GetSection(NewsletterOptions.Section).Get<NewsletterOptions>() ?? new NewsletterOptions();
-            var engine = new TemplateEngine(Microsoft.Extensions.Options.Options.Create(options));
+            var engine = new TemplateEngine(Microsoft.Extensions.Options.Options.Create(options), [NewsletterApp.PageModels]);
             var watch = Stopwatch.StartNew();
             var keys = engine.Keys();
             foreach (var key in keys)

@@ -286,6 +286,7 @@ public sealed class PostgresServer : IAsyncDisposable
     /// </summary>
     private async Task<string> ReachableClusterDirectoryAsync(string root, CancellationToken ct)
     {
+        if (OperatingSystem.IsWindows()) return _clusterDirectory; // no root, no runuser
         var location = Path.Combine(root, "postgres.location");
         if (File.Exists(location)) return (await File.ReadAllTextAsync(location, ct)).Trim();
         if (File.Exists(Path.Combine(_clusterDirectory, "PG_VERSION"))) return _clusterDirectory;

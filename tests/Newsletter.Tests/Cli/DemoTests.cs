@@ -43,6 +43,42 @@ public sealed class DemoTests
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task Demo_in_a_private_home_folder_works_and_keeps_its_cluster_where_the_server_user_can_reach_it()
+    {
+        // Like /root/newsletter: the folder itself is open, a parent is private to its owner.
+        var home = Path.Combine(NewsletterProcess.TempDirectory(), "home");
+        var dir = Path.Combine(home, "newsletter");
+        Directory.CreateDirectory(dir);
+        File.SetUnixFileMode(home, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var nothing = new Dictionary<string, string?>();
+        var location = Path.Combine(dir, ".newsletter", "postgres.location");
+        try
+        {
+            var first = await NewsletterProcess.RunAsync(dir, nothing, "demo");
+
+            Assert.True(first.ExitCode == 0, first.Error);
+            Assert.Equal(4, Directory.GetFiles(Path.Combine(dir, "outbox"), "*.eml").Length);
+            if (Environment.UserName == "root")
+            {
+                // PostgreSQL runs as 'postgres', who cannot get into the private folder: the
+                // cluster lives in a folder of its own, recorded in the data folder.
+                var cluster = File.ReadAllText(location).Trim();
+                Assert.StartsWith(Newsletter.Storage.PostgresServer.OutsideRoot + "/", cluster);
+                Assert.True(File.Exists(Path.Combine(cluster, "PG_VERSION")));
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(cluster)!));
+            }
+            var second = await NewsletterProcess.RunAsync(dir, nothing, "demo");
+            Assert.True(second.ExitCode == 0, second.Error);
+            Assert.Contains("No new messages", second.Output);
+        }
+        finally
+        {
+            if (File.Exists(location)) Directory.Delete(Path.GetDirectoryName(File.ReadAllText(location).Trim())!, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Without_server_binaries_or_a_connection_string_start_up_fails_with_the_three_fixes()
     {
         var dir = NewsletterProcess.TempDirectory();

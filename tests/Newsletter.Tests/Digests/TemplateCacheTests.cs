@@ -19,11 +19,12 @@ public sealed class TemplateCacheTests : IDisposable
         }
     }
 
+    // With the host's page views, as every verb of the service compiles them.
     private TemplateEngine Engine()
     {
         var options = TestMail.Options(Path.Combine(_root, "templates"));
         options.CompiledTemplatesDirectory = Path.Combine(_root, "compiled");
-        return new TemplateEngine(Microsoft.Extensions.Options.Options.Create(options));
+        return new TemplateEngine(Microsoft.Extensions.Options.Options.Create(options), [NewsletterApp.PageModels]);
     }
 
     private async Task<string> RenderAsync(TemplateEngine engine)

@@ -1,3 +1,0 @@
-using Newsletter.Worker.Cli;
-
-return await NewsletterCli.RunAsync(args);
