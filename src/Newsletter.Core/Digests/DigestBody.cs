@@ -68,7 +68,7 @@ internal sealed class DigestBody
 internal readonly record struct DigestSegment(byte[] Utf8, PersonalValue? Value);
 
 /// <summary>One message's body, gathered as references to shared bytes and a few bytes of its own.</summary>
-internal sealed class BodyWriter
+internal sealed class BodyWriter : IBufferWriter<byte>
 {
     private readonly List<ReadOnlyMemory<byte>> _pieces = new(48);
     // Small personal encodings go into chunks that are never reallocated, so earlier slices stay valid.
@@ -110,10 +110,16 @@ internal sealed class BodyWriter
         Advance(bytes.Length);
     }
 
-    public void WriteByte(byte value)
+    public Span<byte> GetSpan(int sizeHint = 0)
     {
-        Reserve(1)[0] = value;
-        Advance(1);
+        Reserve(Math.Max(sizeHint, 16));
+        return _chunk.AsSpan(_used);
+    }
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Reserve(Math.Max(sizeHint, 16));
+        return _chunk.AsMemory(_used);
     }
 
     public ReadOnlyMemory<byte>[] ToArray()
@@ -161,7 +167,7 @@ internal sealed class QuotedPrintablePartEncoder : PartEncoder
         {
             if (segments[i].Value is not null) continue;
             var output = new ArrayBufferWriter<byte>(segments[i].Utf8.Length + segments[i].Utf8.Length / 4 + 16);
-            Encode(segments[i].Utf8, output);
+            Encode(segments[i].Utf8, output, last: i == segments.Length - 1);
             _encoded[i] = output.WrittenSpan.ToArray();
         }
     }
@@ -170,36 +176,18 @@ internal sealed class QuotedPrintablePartEncoder : PartEncoder
     {
         for (var i = 0; i < _segments.Length; i++)
         {
-            ReadOnlySpan<byte> personal = default;
-            ReadOnlyMemory<byte> shared = default;
-            if (_encoded[i] is { } encoded)
-            {
-                shared = encoded;
-            }
-            else
-            {
-                var value = values.Get(_segments[i].Value!.Value, html);
-                var output = new ArrayBufferWriter<byte>(value.Length * 3 + value.Length / 24 * 3 + 8);
-                Encode(value, output);
-                personal = output.WrittenSpan;
-            }
-            // The part ends at the boundary's line break: a soft break there would only add an empty line.
-            if (i == _segments.Length - 1)
-            {
-                if (shared.Span.EndsWith(SoftBreak)) shared = shared[..^SoftBreak.Length];
-                if (personal.EndsWith(SoftBreak)) personal = personal[..^SoftBreak.Length];
-            }
-            if (_encoded[i] is not null) writer.Add(shared);
-            else writer.Write(personal);
+            if (_encoded[i] is { } shared) writer.Add(shared);
+            else Encode(values.Get(_segments[i].Value!.Value, html), writer, last: i == _segments.Length - 1);
         }
     }
 
     /// <summary>
     /// Quoted-printable from the start of a line: line ends become CRLF, a space is literal only
     /// when a visible character follows it, and the output ends at a line start (a soft break when
-    /// the text did not end with one).
+    /// the text did not end with one), except for the <paramref name="last"/> segment of a part,
+    /// which ends at the boundary's line break (a soft break there would only add an empty line).
     /// </summary>
-    internal static void Encode(ReadOnlySpan<byte> input, IBufferWriter<byte> output)
+    internal static void Encode(ReadOnlySpan<byte> input, IBufferWriter<byte> output, bool last)
     {
         var column = 0;
         Span<byte> token = stackalloc byte[3];
@@ -236,7 +224,7 @@ internal sealed class QuotedPrintablePartEncoder : PartEncoder
             output.Write(token[..length]);
             column += length;
         }
-        if (column > 0) output.Write(SoftBreak);
+        if (column > 0 && !last) output.Write(SoftBreak);
     }
 }
 

@@ -28,6 +28,7 @@ public sealed class DkimSigning
     ];
 
     private static readonly string[] SignedFields = SignedHeaders.Select(h => h.ToLowerInvariant()).ToArray();
+    private static readonly string SignedFieldList = string.Join(':', SignedFields);
 
     private readonly DkimSigner? _signer;
     private readonly RSA? _key;
@@ -84,7 +85,7 @@ public sealed class DkimSigning
         }
         // A body encoded by us is its own canonical form (see DigestBody): its hash needs no
         // canonicalising pass, and the headers are few. The same signature MimeKit's signer makes.
-        var value = $"{_tagsBeforeTime}{timestamp}; h={string.Join(':', SignedFields)}; bh={Convert.ToBase64String(body.Sha256())}; b=";
+        var value = $"{_tagsBeforeTime}{timestamp}; h={SignedFieldList}; bh={Convert.ToBase64String(body.Sha256())}; b=";
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var canonical = new HeaderCanonicalizer(_headerCanonicalization, hash);
         canonical.WriteSigned(message, SignedFields);

@@ -82,19 +82,13 @@ public sealed class WireFormatTests
         var random = new Random(7);
         for (var round = 0; round < 300; round++)
         {
-            var segments = Enumerable.Range(0, random.Next(1, 7)).Select(i => random.Next(3) == 0
-                ? new DigestSegment([], (PersonalValue)random.Next(4))
-                : new DigestSegment(Encoding.UTF8.GetBytes(RandomText(random, "a가é\n", random.Next(0, 200))), null)).ToArray();
+            var segments = RandomSegments(random, "a가é\n", 200);
             var values = new PersonalValues(new Recipient(new string('x', random.Next(0, 9)), "https://u.example/" + new string('u', random.Next(0, 7)), "https://p.example/" + new string('p', random.Next(0, 5))));
-            // Text goes out in its canonical form, CRLF line ends.
-            var expected = segments.SelectMany(s => s.Value is { } v ? values.Get(v, html: false) : Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(s.Utf8).Replace("\n", "\r\n"))).ToArray();
-            var writer = new BodyWriter();
 
-            PartEncoder.Create(ContentEncoding.Base64, segments).Write(writer, values, html: false);
+            var encoded = Encoding.ASCII.GetString(Encode(ContentEncoding.Base64, segments, values));
 
-            var encoded = Encoding.ASCII.GetString(writer.ToArray().SelectMany(m => m.ToArray()).ToArray());
             Assert.All(encoded.Split("\r\n"), line => Assert.True(line.Length <= 76 && line.Length % 4 == 0, line));
-            Assert.Equal(expected, Convert.FromBase64String(encoded.Replace("\r\n", "")));
+            Assert.Equal(Joined(segments, values), Encoding.UTF8.GetString(Convert.FromBase64String(encoded.Replace("\r\n", ""))));
         }
     }
 
@@ -104,24 +98,35 @@ public sealed class WireFormatTests
         var random = new Random(11);
         for (var round = 0; round < 300; round++)
         {
-            var segments = Enumerable.Range(0, random.Next(1, 7)).Select(i => random.Next(3) == 0
-                ? new DigestSegment([], (PersonalValue)random.Next(4))
-                : new DigestSegment(Encoding.UTF8.GetBytes(RandomText(random, "ab =\t.~가\n\n", random.Next(0, 300))), null)).ToArray();
+            var segments = RandomSegments(random, "ab =\t.~가\n\n", 300);
             var values = new PersonalValues(new Recipient(" x  y ", "https://u.example/a=b", "https://p.example/p"));
-            var joined = segments.SelectMany(s => s.Value is { } v ? values.Get(v, html: false) : s.Utf8).ToArray();
-            var writer = new BodyWriter();
 
-            PartEncoder.Create(ContentEncoding.QuotedPrintable, segments).Write(writer, values, html: false);
+            var encoded = Encode(ContentEncoding.QuotedPrintable, segments, values);
 
-            var encoded = writer.ToArray().SelectMany(m => m.ToArray()).ToArray();
             var decoder = new QuotedPrintableDecoder();
             var output = new byte[decoder.EstimateOutputLength(encoded.Length)];
             var length = decoder.Decode(encoded, 0, encoded.Length, output);
-            var expected = Encoding.UTF8.GetString(joined).Replace("\r\n", "\n").Replace("\n", "\r\n");
-            Assert.Equal(expected, Encoding.UTF8.GetString(output, 0, length));
+            Assert.Equal(Joined(segments, values), Encoding.UTF8.GetString(output, 0, length));
             Assert.All(Encoding.ASCII.GetString(encoded).Split("\r\n"), line => Assert.True(line.Length <= 76 && !line.EndsWith(' '), line));
         }
     }
+
+    /// <summary>One to six segments, a third of them personal values, the others random text.</summary>
+    private static DigestSegment[] RandomSegments(Random random, string alphabet, int maxLength) =>
+        Enumerable.Range(0, random.Next(1, 7)).Select(_ => random.Next(3) == 0
+            ? new DigestSegment([], (PersonalValue)random.Next(4))
+            : new DigestSegment(Encoding.UTF8.GetBytes(RandomText(random, alphabet, random.Next(0, maxLength))), null)).ToArray();
+
+    private static byte[] Encode(ContentEncoding encoding, DigestSegment[] segments, PersonalValues values)
+    {
+        var writer = new BodyWriter();
+        PartEncoder.Create(encoding, segments).Write(writer, values, html: false);
+        return writer.ToArray().SelectMany(m => m.ToArray()).ToArray();
+    }
+
+    /// <summary>The text the segments make, in its canonical form (CRLF line ends).</summary>
+    private static string Joined(DigestSegment[] segments, PersonalValues values) =>
+        Encoding.UTF8.GetString(segments.SelectMany(s => s.Value is { } v ? values.Get(v, html: false) : s.Utf8).ToArray()).Replace("\n", "\r\n");
 
     private static string RandomText(Random random, string alphabet, int length) =>
         new(Enumerable.Range(0, length).Select(_ => alphabet[random.Next(alphabet.Length)]).ToArray());
