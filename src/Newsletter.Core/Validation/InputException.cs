@@ -12,6 +12,8 @@ public enum InputRule
     NotUnicode,
     NotEmail,
     NotOneOf,
+    /// <summary>A field the form or document does not have.</summary>
+    UnknownField,
 }
 
 /// <summary>

@@ -8,6 +8,9 @@ using Microsoft.Extensions.Hosting;
 using Dapper;
 using Newsletter.Configuration;
 using Newsletter.Delivery;
+using Newsletter.Web.Admin;
+using Newsletter.Web.Api;
+using Newsletter.Web.Subscribers;
 using Npgsql;
 
 namespace Newsletter.Web;
@@ -33,11 +36,43 @@ public static class WebServices
         {
             document.Info.Title = "Newsletter admin API";
             document.Info.Description = "Every route under /api needs Authorization: Bearer {Newsletter__AdminApiKey}.";
+            document.Components ??= new Microsoft.OpenApi.OpenApiComponents();
+            document.Components.SecuritySchemes = new Dictionary<string, Microsoft.OpenApi.IOpenApiSecurityScheme>
+            {
+                [AdminAuthentication.BearerScheme] = new Microsoft.OpenApi.OpenApiSecurityScheme
+                {
+                    Type = Microsoft.OpenApi.SecuritySchemeType.Http, Scheme = "bearer", Description = "Newsletter__AdminApiKey",
+                },
+            };
+            document.Security = [new Microsoft.OpenApi.OpenApiSecurityRequirement { [new Microsoft.OpenApi.OpenApiSecuritySchemeReference(AdminAuthentication.BearerScheme, document)] = [] }];
             return Task.CompletedTask;
+        }).AddOperationTransformer(async (operation, context, ct) =>
+        {
+            if (context.Description.ActionDescriptor.EndpointMetadata.OfType<RequestBodyDescription>().FirstOrDefault() is not { } body) return;
+            var schema = await context.GetOrCreateSchemaAsync(body.Type, null, ct);
+            operation.RequestBody = new Microsoft.OpenApi.OpenApiRequestBody
+            {
+                Required = true,
+                Content = new Dictionary<string, Microsoft.OpenApi.OpenApiMediaType> { [body.ContentType] = new() { Schema = schema } },
+            };
         }));
+        // One antiforgery set-up for every form, the reader's pages and the dashboard alike (FormPost
+        // checks it); its keys are kept in the database, so a form survives a restart.
+        builder.Services.AddAntiforgery(o =>
+        {
+            o.FormFieldName = FormPost.AntiforgeryField;
+            o.Cookie.Name = "nl-af";
+            o.Cookie.HttpOnly = true;
+            o.Cookie.SameSite = SameSiteMode.Strict;
+            o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;
+            o.SuppressXFrameOptionsHeader = false;
+        });
+        Microsoft.AspNetCore.DataProtection.DataProtectionBuilderExtensions.SetApplicationName(builder.Services.AddDataProtection(), "newsletter");
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IConfigureOptions<Microsoft.AspNetCore.DataProtection.KeyManagement.KeyManagementOptions>, DataProtectionKeysInDatabase>();
+        // One answer per kind of failure for every route (WebErrors), shown as each route's group shows it.
+        builder.Services.AddExceptionHandler<WebExceptionHandler>();
+        builder.AddAdminAuthentication();
         builder.AddSubscriberPages();
-        builder.AddAdminPages();
-        builder.Services.AddSingleton<AuthFailures>();
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database").AddCheck<SmtpHealthCheck>("smtp");
         return builder;
     }
@@ -56,7 +91,10 @@ public static class WebServices
         if (options.KnownProxyNetworks.Count > 0 && !string.Equals(app.Configuration["ASPNETCORE_FORWARDEDHEADERS_ENABLED"], "true", StringComparison.OrdinalIgnoreCase)
             && !string.Equals(app.Configuration["FORWARDEDHEADERS_ENABLED"], "true", StringComparison.OrdinalIgnoreCase))
             app.UseForwardedHeaders();
+        app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.MapSubscriberPages();
         app.MapAdminPages();
         app.MapAdminApi();
@@ -81,7 +119,7 @@ public static class WebServices
             var paused = await connection.ExecuteScalarAsync<long>(new CommandDefinition(PausedRunsSql, cancellationToken: ct));
             return Results.Text(metrics.Write(depth, paused), "text/plain; version=0.0.4; charset=utf-8");
         }).WithName("Metrics").WithSummary("Prometheus metrics of the delivery engine");
-        if (options.MetricsAccess == MetricsAccess.Admin) metricsRoute.AddEndpointFilter<AdminKeyFilter>();
+        if (options.MetricsAccess == MetricsAccess.Admin) metricsRoute.RequireAuthorization(AdminAuthentication.Policy);
         return app;
     }
 }

@@ -197,4 +197,108 @@ public sealed class AdminApiTests
         Assert.Equal(HttpStatusCode.TooManyRequests, blocked.StatusCode);
         Assert.NotNull(blocked.Headers.RetryAfter);
     }
+
+    [Fact]
+    public async Task The_openapi_document_describes_every_request_and_response_field_the_service_uses()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        var issue = await db.Issues().ImportAsync(SampleIssue.Document, publish: true);
+        await db.Subscribers().AddActiveAsync(new NewSubscriber("reader@example.org", "Reader", Cadence.Daily, Language.En));
+        await using var service = await ServiceProcess.StartAsync(db);
+        using var admin = service.Admin();
+        var document = await JsonOf(await service.Http.GetAsync("/openapi/v1.json"));
+        var schemas = document.GetProperty("components").GetProperty("schemas");
+        Assert.Equal("bearer", document.GetProperty("components").GetProperty("securitySchemes").GetProperty("admin-key").GetProperty("scheme").GetString());
+        Assert.True(document.GetProperty("security")[0].TryGetProperty("admin-key", out _));
+
+        JsonElement Resolve(JsonElement schema)
+        {
+            if (schema.TryGetProperty("$ref", out var reference)) return Resolve(schemas.GetProperty(reference.GetString()!["#/components/schemas/".Length..]));
+            if (schema.TryGetProperty("items", out var items)) return Resolve(items);
+            foreach (var combinator in new[] { "oneOf", "anyOf", "allOf" })
+                if (schema.TryGetProperty(combinator, out var options))
+                    return Resolve(options.EnumerateArray().First(o => !(o.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == "null")));
+            return schema;
+        }
+        HashSet<string> Fields(JsonElement schema) =>
+            Resolve(schema).TryGetProperty("properties", out var properties) ? properties.EnumerateObject().Select(p => p.Name).ToHashSet() : [];
+        JsonElement Operation(string method, string path) => document.GetProperty("paths").GetProperty(path).GetProperty(method);
+        JsonElement Content(JsonElement holder, string type) => holder.GetProperty("content").GetProperty(type).GetProperty("schema");
+        static void SameFields(IEnumerable<string> expected, IEnumerable<string> actual, string? where = null) =>
+            Assert.True(expected.ToHashSet().SetEquals(actual), $"{where}: expected {string.Join(", ", expected.Order())}, got {string.Join(", ", actual.Order())}");
+        HashSet<string> Required(JsonElement schema) =>
+            Resolve(schema).TryGetProperty("required", out var required) ? required.EnumerateArray().Select(r => r.GetString()!).ToHashSet() : [];
+        HashSet<string> RequestFields(string method, string path) => Fields(Content(Operation(method, path).GetProperty("requestBody"), "application/json"));
+        JsonElement Success(string method, string path) =>
+            Operation(method, path).GetProperty("responses").EnumerateObject().First(r => r.Name.StartsWith('2')).Value;
+
+        // Every operation says what it answers, with its fields; every body it reads is described.
+        var bodiless = new[] { "/publish", "/pause", "/resume", "/cancel" };
+        foreach (var path in document.GetProperty("paths").EnumerateObject().Where(p => p.Name.StartsWith("/api/", StringComparison.Ordinal)))
+            foreach (var operation in path.Value.EnumerateObject())
+            {
+                var where = $"{operation.Name} {path.Name}";
+                var (status, success) = operation.Value.GetProperty("responses").EnumerateObject().Select(r => (r.Name, r.Value)).First(r => r.Name.StartsWith('2'));
+                if (status != "204")
+                {
+                    Assert.True(success.TryGetProperty("content", out var content), $"{where}: the {status} response has no content described");
+                    if (content.TryGetProperty("application/json", out var json))
+                        Assert.True(Fields(json.GetProperty("schema")).Count > 0, $"{where}: the {status} response's fields are not described");
+                    else
+                        Assert.True(content.TryGetProperty("text/html", out _) || content.TryGetProperty("text/csv", out _), $"{where}: {content}");
+                }
+                foreach (var refusal in new[] { "400", "401", "404", "409", "429" })
+                    Assert.True(operation.Value.GetProperty("responses").TryGetProperty(refusal, out _), $"{where}: no {refusal} described");
+                if (operation.Name is "post" or "put" or "patch" && !bodiless.Any(b => path.Name.EndsWith(b, StringComparison.Ordinal)))
+                {
+                    Assert.True(operation.Value.TryGetProperty("requestBody", out var body), $"{where}: its request body is not described");
+                    if (body.GetProperty("content").TryGetProperty("application/json", out var json))
+                        Assert.True(Fields(json.GetProperty("schema")).Count > 0, $"{where}: its request fields are not described");
+                    else
+                        Assert.True(body.GetProperty("content").TryGetProperty("text/csv", out _), $"{where}: {body}");
+                }
+            }
+
+        // The documented request fields are exactly the ones each route accepts.
+        SameFields(["email", "name", "cadence", "language"], RequestFields("post", "/api/subscribers"));
+        SameFields(["cadence", "language", "status"], RequestFields("patch", "/api/subscribers/{email}"));
+        SameFields(["cadence", "issue"], RequestFields("post", "/api/sends"));
+        SameFields(["failed", "uncertain"], RequestFields("post", "/api/sends/{id}/resend"));
+        SameFields(["slug", "title", "items", "intro", "period"], RequestFields("post", "/api/issues"));
+        SameFields(["slug", "title", "items", "intro", "period"], RequestFields("put", "/api/issues/{slug}"));
+        SameFields(["email"], Required(Content(Operation("post", "/api/subscribers").GetProperty("requestBody"), "application/json")));
+        Assert.Empty(Required(Content(Operation("post", "/api/sends").GetProperty("requestBody"), "application/json")));
+        SameFields(["title", "summary", "abstract", "links"], Fields(Resolve(Resolve(Content(Operation("post", "/api/issues").GetProperty("requestBody"), "application/json"))
+            .GetProperty("properties").GetProperty("items"))));
+        foreach (var (method, path, body) in new[]
+        {
+            ("post", "/api/subscribers", """{"email":"new@example.org","name":"N","cadence":"weekly","language":"ko"}"""),
+            ("patch", "/api/subscribers/new@example.org", """{"cadence":"daily","language":"en","status":"active"}"""),
+        })
+        {
+            using var request = new HttpRequestMessage(new HttpMethod(method.ToUpperInvariant()), path) { Content = Json(body) };
+            using var accepted = await admin.SendAsync(request);
+            Assert.True(accepted.IsSuccessStatusCode, $"{method} {path}: {await accepted.Content.ReadAsStringAsync()}");
+        }
+
+        // Every field of what the service answers is documented, and nothing documented is missing.
+        var send = await JsonOf(await admin.PostAsync("/api/sends", Json("""{"cadence":"daily"}""")));
+        var id = send.GetProperty("id").GetInt64();
+        SameFields(Fields(Content(Success("post", "/api/sends"), "application/json")), send.EnumerateObject().Select(p => p.Name));
+        foreach (var (template, url) in new[]
+        {
+            ("/api/issues", "/api/issues"), ("/api/issues/{slug}", $"/api/issues/{issue.Slug}"), ("/api/issues/{slug}/deliveries", $"/api/issues/{issue.Slug}/deliveries"),
+            ("/api/subscribers", "/api/subscribers"), ("/api/subscribers/{email}", "/api/subscribers/reader@example.org"),
+            ("/api/subscribers/{email}/history", "/api/subscribers/new@example.org/history"),
+            ("/api/sends", "/api/sends"), ("/api/sends/{id}", $"/api/sends/{id}"), ("/api/sends/{id}/deliveries", $"/api/sends/{id}/deliveries"),
+        })
+        {
+            var schema = Content(Success("get", template), "application/json");
+            var answer = await JsonOf(await admin.GetAsync(url));
+            var sample = answer.ValueKind == JsonValueKind.Array ? answer.EnumerateArray().First() : answer;
+            SameFields(Fields(schema), sample.EnumerateObject().Select(p => p.Name), url);
+            if (sample.TryGetProperty("items", out var items) && items.ValueKind == JsonValueKind.Array && items.GetArrayLength() > 0)
+                SameFields(Fields(Resolve(schema).GetProperty("properties").GetProperty("items")), items[0].EnumerateObject().Select(p => p.Name), url);
+        }
+    }
 }

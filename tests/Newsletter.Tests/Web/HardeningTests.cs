@@ -514,4 +514,31 @@ public sealed class HardeningTests : IAsyncLifetime
         using var admin = off.Admin();
         Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/metrics")).StatusCode);
     }
+
+    [Fact]
+    public async Task A_failure_of_the_service_itself_is_a_500_in_the_readers_language_or_problem_details_never_a_stack_trace()
+    {
+        await using var service = await ServiceProcess.StartAsync(_db);
+        using var admin = service.Admin();
+        await using (var connection = await _db.DataSource.OpenConnectionAsync())
+        await using (var command = new Npgsql.NpgsqlCommand("alter table issues rename to issues_elsewhere", connection))
+            await command.ExecuteNonQueryAsync();
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/issues");
+        request.Headers.AcceptLanguage.ParseAdd("ko");
+        using var page = await service.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.InternalServerError, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("문제가 생겼습니다", html);
+        Assert.DoesNotContain("issues_elsewhere", html);
+        Assert.DoesNotContain("Npgsql", html);
+
+        using var api = await admin.GetAsync("/api/issues");
+        Assert.Equal(HttpStatusCode.InternalServerError, api.StatusCode);
+        Assert.Equal("application/problem+json", api.Content.Headers.ContentType?.MediaType);
+        var problem = await api.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("issues_elsewhere", problem);
+        Assert.DoesNotContain("Npgsql", problem);
+    }
 }

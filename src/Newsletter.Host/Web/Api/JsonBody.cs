@@ -3,11 +3,12 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Net.Http.Headers;
 using Newsletter.Validation;
 
-namespace Newsletter.Web;
+namespace Newsletter.Web.Api;
 
 /// <summary>
 /// Reads a JSON request body strictly: <c>application/json</c> in UTF-8, a size limit, an object,
-/// each field once, and only the fields a route knows.
+/// each field once, and only the fields a request record knows. Every refusal is an
+/// <see cref="InputException"/> naming the field (<c>$</c> for the body as a whole).
 /// </summary>
 internal static class JsonBody
 {
@@ -35,8 +36,12 @@ internal static class JsonBody
         return JsonText.Decode(buffer.AsSpan(0, read));
     }
 
-    /// <summary>The body's string fields (null for absent or JSON null), refusing unknown or repeated fields and non-strings.</summary>
-    public static async Task<Dictionary<string, string?>> ReadFieldsAsync(HttpRequest request, string[] allowed, CancellationToken ct)
+    /// <summary>Binds a request record from the body's fields (see <see cref="Fields"/>).</summary>
+    public static async ValueTask<T?> BindAsync<T>(HttpContext http, string[] allowed, Func<Fields, T> create) =>
+        create(await ReadFieldsAsync(http.Request, allowed, http.RequestAborted));
+
+    /// <summary>The body's fields, refusing unknown or repeated fields and values that are not strings, true, false or null.</summary>
+    public static async Task<Fields> ReadFieldsAsync(HttpRequest request, string[] allowed, CancellationToken ct)
     {
         var text = await ReadTextAsync(request, ct);
         JsonDocument document;
@@ -50,7 +55,7 @@ internal static class JsonBody
             foreach (var property in document.RootElement.EnumerateObject())
             {
                 if (!allowed.Contains(property.Name, StringComparer.Ordinal))
-                    throw new InputException(TextRules.Shorten(property.Name), $"is not a known field (allowed: {string.Join(", ", allowed)})");
+                    throw new InputException(TextRules.Shorten(property.Name), $"is not a known field (allowed: {string.Join(", ", allowed)})", InputRule.UnknownField);
                 fields[property.Name] = property.Value.ValueKind switch
                 {
                     JsonValueKind.String => JsonText.GetString(property.Value, property.Name),
@@ -60,7 +65,22 @@ internal static class JsonBody
                     _ => throw new InputException(property.Name, "must be a string (or true/false)"),
                 };
             }
-            return fields;
+            return new Fields(fields);
         }
+    }
+
+    /// <summary>A body's fields as text (null for absent or JSON null).</summary>
+    public sealed class Fields(Dictionary<string, string?> values)
+    {
+        public string? Text(string name) => values.GetValueOrDefault(name);
+
+        /// <summary>true or false (as JSON booleans or strings); null when absent.</summary>
+        public bool? Flag(string name) => values.GetValueOrDefault(name) switch
+        {
+            null => null,
+            "true" => true,
+            "false" => false,
+            var v => throw new InputException(name, $"must be true or false (got '{TextRules.Shorten(v)}')"),
+        };
     }
 }

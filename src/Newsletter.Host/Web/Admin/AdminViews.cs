@@ -11,7 +11,7 @@ public abstract class AdminView
 {
     public required string Title { get; init; }
 
-    public FormToken? Token { get; init; }
+    public FormToken? Token { get; set; }
 
     public string? Notice { get; init; }
 

@@ -61,7 +61,6 @@ public sealed record PageStrings
     public required string Feed { get; init; }
     public required string ErrorTitle { get; init; }
     public required string ErrorBody { get; init; }
-    public required string UnknownFieldRule { get; init; }
     public required string UnknownActionRule { get; init; }
     public required string NotAFormBody { get; init; }
     public required string FormUnreadableBody { get; init; }
@@ -73,12 +72,12 @@ public sealed record PageStrings
     public string Problem(string fieldLabel, Validation.InputException e) =>
         $"{fieldLabel}: {(Rules is not null && Rules.TryGetValue(e.Kind, out var rule) ? string.Format(System.Globalization.CultureInfo.InvariantCulture, rule, e.Limit) : e.Rule)}";
 
-    public string CadenceName(Subscribers.Cadence cadence) => cadence == Subscribers.Cadence.Daily ? Daily : Weekly;
+    public string CadenceName(Newsletter.Subscribers.Cadence cadence) => cadence == Newsletter.Subscribers.Cadence.Daily ? Daily : Weekly;
 
-    public string LanguageName(Subscribers.Language language) => language switch
+    public string LanguageName(Newsletter.Subscribers.Language language) => language switch
     {
-        Subscribers.Language.En => English,
-        Subscribers.Language.Both => Both,
+        Newsletter.Subscribers.Language.En => English,
+        Newsletter.Subscribers.Language.Both => Both,
         _ => Korean,
     };
 
@@ -144,7 +143,6 @@ public sealed record PageStrings
         Feed = "Atom 피드",
         ErrorTitle = "문제가 생겼습니다",
         ErrorBody = "잠시 뒤에 다시 시도해 주세요.",
-        UnknownFieldRule = "이 양식에 없는 항목입니다",
         UnknownActionRule = "저장 또는 다시 구독만 할 수 있습니다",
         NotAFormBody = "양식으로 보내 주세요 (application/x-www-form-urlencoded 또는 multipart/form-data).",
         FormUnreadableBody = "보낸 양식을 읽을 수 없습니다. 페이지를 새로 고친 뒤 다시 보내 주세요.",
@@ -157,6 +155,7 @@ public sealed record PageStrings
             [Validation.InputRule.NotUnicode] = "올바른 유니코드 텍스트가 아닙니다",
             [Validation.InputRule.NotEmail] = "올바른 이메일 주소가 아닙니다 (예: name@example.org)",
             [Validation.InputRule.NotOneOf] = "목록에 있는 값 중에서 골라 주세요",
+            [Validation.InputRule.UnknownField] = "이 양식에 없는 항목입니다",
         },
     };
 
@@ -220,7 +219,6 @@ public sealed record PageStrings
         Feed = "Atom feed",
         ErrorTitle = "Something went wrong",
         ErrorBody = "Please try again in a little while.",
-        UnknownFieldRule = "is not a field of this form",
         UnknownActionRule = "must be save or resubscribe",
         NotAFormBody = "The form must be sent as application/x-www-form-urlencoded or multipart/form-data.",
         FormUnreadableBody = "The form could not be read. Reload the page and send it again.",
