@@ -21,6 +21,7 @@ internal static class NewsletterCli
         root.Add(PreviewCommands.Dkim());
         root.Add(TemplateCommands.Create());
         root.Add(SendCommands.Create());
+        root.Add(BounceCommands.Create());
         // `newsletter` alone runs the service.
         root.SetAction((parse, ct) => RunCommand.ExecuteAsync(null, ct));
         // SIGTERM is the host's to handle (finish messages in flight within ShutdownTimeout), not
