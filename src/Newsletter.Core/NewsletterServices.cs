@@ -38,6 +38,8 @@ public static class NewsletterServices
 
         services.AddOptions<ImportOptions>().BindConfiguration(ImportOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<ImportOptions>, ImportOptionsValidator>();
+        services.AddOptions<BounceOptions>().BindConfiguration(BounceOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BounceOptions>, BounceOptionsValidator>();
 
         services.AddSingleton(TimeProvider.System);
         // One data source for the process. The connection string is read when it is first needed,
@@ -57,6 +59,7 @@ public static class NewsletterServices
         services.AddSingleton<Migrator>();
         services.AddSingleton<SigningSecret>();
         services.AddSingleton(sp => new LinkSigner(sp.GetRequiredService<SigningSecret>().Value));
+        services.AddSingleton(sp => new Newsletter.Bounces.DeliveryKeys(sp.GetRequiredService<SigningSecret>().Value));
         services.AddSingleton<SubscriberStore>();
         services.AddSingleton<Subscriptions>();
         services.AddSingleton<SubscriberImport>();
@@ -68,6 +71,7 @@ public static class NewsletterServices
         services.AddSingleton<DigestPreview>();
         services.AddSingleton<SendLedger>();
         services.AddSingleton<SendReports>();
+        services.AddSingleton<Newsletter.Bounces.BounceProcessor>();
         services.AddSingleton<DeliveryMetrics>();
         services.AddSingleton<SendRateLimit>();
         // Each user (the worker loop, a CLI verb) gets its own engine and its rendering caches.

@@ -170,13 +170,31 @@ public static partial class BounceParser
     {
         var parts = message.BodyParts.OfType<TextPart>()
             .Where(p => !p.ContentType.IsMimeType("text", "rfc822-headers") && !p.IsAttachment)
-            .Select(p => p.IsHtml ? HtmlText(p.Text) : p.Text)
+            .Select(p => p.IsHtml ? HtmlText(Text(p)) : Text(p))
             .ToList();
         var text = string.Join("\n", parts);
         if (string.IsNullOrWhiteSpace(text)) text = RawBody(message);
         if (text.Length > 200_000) text = text[..200_000];
         var cut = OriginalMarker().Match(text);
         return cut.Success && cut.Index > 0 ? text[..cut.Index] : text;
+    }
+
+    /// <summary>
+    /// A text part in its declared charset, decoded here with the platform's code pages (registered
+    /// above) rather than by MimeKit, whose view of the available charsets depends on whether it was
+    /// first used before they were registered.
+    /// </summary>
+    private static string Text(TextPart part)
+    {
+        if (part.ContentType.Charset is { Length: > 0 } charset)
+        {
+            try
+            {
+                return part.GetText(System.Text.Encoding.GetEncoding(charset));
+            }
+            catch (Exception e) when (e is ArgumentException or NotSupportedException) { } // an unknown or disabled charset (UTF-7): MimeKit's best effort
+        }
+        return part.Text;
     }
 
     /// <summary>The body as written, for a report whose MIME structure is broken (a multipart without boundaries).</summary>

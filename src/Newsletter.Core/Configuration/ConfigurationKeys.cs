@@ -15,6 +15,7 @@ public static class ConfigurationKeys
         (typeof(DeliveryOptions), DeliveryOptions.Section),
         (typeof(SubscribeOptions), SubscribeOptions.Section),
         (typeof(ImportOptions), ImportOptions.Section),
+        (typeof(BounceOptions), BounceOptions.Section),
     ];
 
     public static IReadOnlyList<string> All { get; } =

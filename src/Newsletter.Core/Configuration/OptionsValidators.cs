@@ -163,3 +163,17 @@ internal sealed class ImportOptionsValidator : IValidateOptions<ImportOptions>
             ? ValidateOptionsResult.Fail($"Newsletter__Import__MaxRows: must be between 1 and 50000000 (got {o.MaxRows})")
             : ValidateOptionsResult.Success;
 }
+
+internal sealed class BounceOptionsValidator : IValidateOptions<BounceOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BounceOptions o)
+    {
+        var errors = new List<string>();
+        if (o.Domain is { Length: > 0 } domain && (domain.Length > 253 || !System.Text.RegularExpressions.Regex.IsMatch(domain, @"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")))
+            errors.Add($"Newsletter__Bounces__Domain: '{domain}' is not a domain name");
+        if (o.SoftLimit is < 1 or > 100) errors.Add($"Newsletter__Bounces__SoftLimit: must be between 1 and 100 (got {o.SoftLimit})");
+        if (o.SoftWindow < TimeSpan.FromDays(1) || o.SoftWindow > TimeSpan.FromDays(365))
+            errors.Add($"Newsletter__Bounces__SoftWindow: must be between 1 and 365 days (got {o.SoftWindow})");
+        return errors.Count > 0 ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+    }
+}

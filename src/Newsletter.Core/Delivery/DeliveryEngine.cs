@@ -35,7 +35,9 @@ public sealed class DeliveryEngine(
     TimeProvider clock,
     ILogger<DeliveryEngine> logger,
     DeliveryMetrics? metrics = null,
-    SendRateLimit? rateLimit = null) : IAsyncDisposable
+    SendRateLimit? rateLimit = null,
+    IOptions<BounceOptions>? bounces = null,
+    Newsletter.Bounces.DeliveryKeys? deliveryKeys = null) : IAsyncDisposable
 {
     private readonly DigestCache _digests = new(issues, renderer);
     private readonly RetryPolicy _retries = new(options.Value, schedule.Value, clock);
@@ -186,7 +188,11 @@ public sealed class DeliveryEngine(
         // From here the message is in flight: shutdown lets it finish (bounded by the SMTP
         // timeout and the host's shutdown timeout) and records its outcome.
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var outcome = await lane.SendAsync(message, sender, new MailboxAddress(delivery.Name ?? "", delivery.Email), CancellationToken.None);
+        // With a bounce domain, each message's return path names its delivery (VERP).
+        var envelope = bounces?.Value.Domain is { Length: > 0 } domain && deliveryKeys is not null
+            ? new MailboxAddress("", deliveryKeys.ReturnPath(delivery.Id, domain))
+            : sender;
+        var outcome = await lane.SendAsync(message, envelope, new MailboxAddress(delivery.Name ?? "", delivery.Email), CancellationToken.None);
         metrics?.SendLatency(System.Diagnostics.Stopwatch.GetElapsedTime(started));
         metrics?.Message(delivery.RunKind, outcome.Result);
         if (outcome.ConnectionFailure) Interlocked.Increment(ref _consecutiveConnectionFailures);

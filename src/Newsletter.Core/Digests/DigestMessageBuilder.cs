@@ -22,8 +22,11 @@ public sealed class DigestMessageBuilder
     // Headers that are the same on every message, encoded once and cloned per message.
     private readonly Header[] _fixedHeaders;
 
-    public DigestMessageBuilder(IOptions<NewsletterOptions> options, LinkSigner signer, DkimSigning dkim, TimeProvider clock)
+    private readonly Bounces.DeliveryKeys? _keys;
+
+    public DigestMessageBuilder(IOptions<NewsletterOptions> options, LinkSigner signer, DkimSigning dkim, TimeProvider clock, Bounces.DeliveryKeys? keys = null)
     {
+        _keys = keys;
         _signer = signer;
         _dkim = dkim;
         _clock = clock;
@@ -60,7 +63,10 @@ public sealed class DigestMessageBuilder
         var message = new MimeMessage(headers);
         message.Date = now;
         message.To.Add(new MailboxAddress(subscriber.Name ?? "", subscriber.Email));
-        message.MessageId = MessageId(deliveryKey, _domain);
+        message.MessageId = _keys is not null && deliveryKey.StartsWith("delivery/", StringComparison.Ordinal)
+            && long.TryParse(deliveryKey.AsSpan("delivery/".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var deliveryId)
+            ? _keys.MessageId(deliveryId, _domain) // authenticated: a bounce that quotes it finds its delivery
+            : MessageId(deliveryKey, _domain);
 
         // Written raw so MimeKit never RFC 2047-encodes it (mail providers ignore an encoded List-Unsubscribe).
         var listUnsubscribe = new Header(HeaderId.ListUnsubscribe, "");

@@ -7,7 +7,7 @@ using Npgsql;
 namespace Newsletter.Subscribers;
 
 /// <summary>Where a change of a subscription came from (recorded in its history).</summary>
-public enum ChangeSource { OneClick, Page, Preferences, Admin, Bounce }
+public enum ChangeSource { OneClick, Page, Preferences, Admin, Bounce, Complaint }
 
 /// <summary>The client that asked for a change, where there is one.</summary>
 public sealed record ClientInfo(string? Address, string? UserAgent)

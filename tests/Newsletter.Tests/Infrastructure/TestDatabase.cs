@@ -34,7 +34,7 @@ public sealed class TestDatabase : IAsyncDisposable
     /// test sets in place of configuration: the clock, the options and the mail transport.
     /// </summary>
     public IServiceProvider Services(TimeProvider? clock = null, IMailTransport? transport = null, DeliveryOptions? delivery = null,
-        ScheduleOptions? schedule = null, NewsletterOptions? newsletter = null)
+        ScheduleOptions? schedule = null, NewsletterOptions? newsletter = null, BounceOptions? bounces = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration[$"ConnectionStrings:{NewsletterServices.ConnectionStringName}"] = ConnectionString;
@@ -48,6 +48,7 @@ public sealed class TestDatabase : IAsyncDisposable
         services.AddSingleton(Options.Create(new SubscribeOptions()));
         services.AddSingleton(Options.Create(new DkimOptions()));
         services.AddSingleton(Options.Create(new SmtpOptions()));
+        services.AddSingleton(Options.Create(bounces ?? new BounceOptions()));
         services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
         services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
         if (transport is not null) services.AddSingleton(transport);

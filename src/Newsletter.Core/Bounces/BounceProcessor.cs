@@ -1,0 +1,186 @@
+using System.Security.Cryptography;
+using Dapper;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MimeKit;
+using Newsletter.Configuration;
+using Npgsql;
+
+namespace Newsletter.Bounces;
+
+/// <summary>Where a report came in.</summary>
+public enum BounceSource { Mailbox, Smtp, Webhook, Cli }
+
+/// <summary>What became of a report.</summary>
+public enum BounceOutcome
+{
+    /// <summary>Recorded, and the policy applied to the subscriber.</summary>
+    Applied,
+    /// <summary>The same report was processed before: nothing changed.</summary>
+    Duplicate,
+    /// <summary>An auto-reply, a delivery notice, a DMARC report: nothing to do.</summary>
+    Ignored,
+    /// <summary>No authenticated key ties it to a delivery of ours (or it names another address): nothing changed.</summary>
+    Unmatched,
+}
+
+public sealed record BounceResult(BounceOutcome Outcome, long? DeliveryId, BounceVerdict? Verdict);
+
+/// <summary>
+/// Turns a report into what happens to a subscriber, once. The report is tied to one delivery by
+/// an authenticated key only: the VERP return path it was sent to, or the Message-ID of the
+/// original it quotes; and the recipient it names must be that delivery's address (a report that
+/// names none counts only by its return path). The policy:
+/// <list type="bullet">
+/// <item><c>hard</c>: the subscriber becomes bounced and stops receiving at once;</item>
+/// <item><c>soft</c>: counted; <c>Newsletter__Bounces__SoftLimit</c> of them within
+/// <c>Newsletter__Bounces__SoftWindow</c> and the subscriber becomes bounced;</item>
+/// <item><c>complaint</c>: unsubscribed at once (history source <c>complaint</c>) and the address
+/// suppressed, so no import adds it again;</item>
+/// <item><c>block</c>: nothing happens to the subscriber; it is counted for the run.</item>
+/// </list>
+/// Each report is stored once per delivery (a hash of its bytes), with the delivery marked
+/// "bounced after delivery: ..." and the change in the subscriber's history, in one transaction.
+/// </summary>
+public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOptions<BounceOptions> options, TimeProvider clock,
+    ILogger<BounceProcessor> logger)
+{
+    public async Task<BounceResult> ProcessAsync(MimeMessage message, IReadOnlyList<string> envelopeRecipients, BounceSource source, CancellationToken ct = default)
+    {
+        var report = BounceParser.Parse(message);
+        var delivery = await FindDeliveryAsync(message, report, envelopeRecipients, ct);
+        if (delivery is null)
+        {
+            logger.LogInformation("A report ({Subject}) names no delivery of ours; ignored", Shorten(message.Subject));
+            return new BounceResult(BounceOutcome.Unmatched, null, null);
+        }
+        var (found, byEnvelope) = delivery.Value;
+        var verdict = report.Recipients.FirstOrDefault(r => string.Equals(r.Recipient, found.Email, StringComparison.OrdinalIgnoreCase))
+            ?? (byEnvelope && report.Recipients is [{ Recipient: null } only] ? only : null);
+        if (verdict is null)
+        {
+            logger.LogWarning("A report for delivery {DeliveryId} does not name its recipient; ignored", found.Id);
+            return new BounceResult(BounceOutcome.Unmatched, found.Id, null);
+        }
+        if (verdict.Kind is BounceKind.AutoReply or BounceKind.NotABounce) return new BounceResult(BounceOutcome.Ignored, found.Id, verdict);
+
+        var now = clock.GetUtcNow().UtcDateTime;
+        var detail = Detail(verdict);
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var stored = await connection.ExecuteScalarAsync<long?>(new CommandDefinition("""
+            insert into bounce_events (delivery_id, run_id, subscriber_id, kind, status, reason, diagnostic, source, report_hash, received_at)
+            values (@Id, @RunId, @SubscriberId, @kind, @status, @reason, left(@diagnostic, 500), @source, @hash, @now)
+            on conflict (report_hash, delivery_id) do nothing
+            returning id
+            """, new
+        {
+            found.Id, found.RunId, found.SubscriberId, kind = BounceKinds.Name(verdict.Kind), status = verdict.Status, reason = verdict.Reason,
+            diagnostic = verdict.Diagnostic, source = source.ToString().ToLowerInvariant(), hash = Hash(message), now,
+        }, tx, cancellationToken: ct));
+        if (stored is null) return new BounceResult(BounceOutcome.Duplicate, found.Id, verdict);
+
+        await connection.ExecuteAsync(new CommandDefinition(
+            "update deliveries set last_error = left(@text, 500), updated_at = @now where id = @Id",
+            new { found.Id, text = $"{(verdict.Kind == BounceKind.Complaint ? "complaint" : "bounced")} after delivery: {detail}", now }, tx, cancellationToken: ct));
+        switch (verdict.Kind)
+        {
+            case BounceKind.Hard:
+                await BounceAsync(connection, tx, found.SubscriberId, detail, now, ct);
+                break;
+            case BounceKind.Soft:
+                var o = options.Value;
+                var recent = await connection.ExecuteScalarAsync<long>(new CommandDefinition(
+                    "select count(*) from bounce_events where subscriber_id = @SubscriberId and kind = 'soft' and received_at > @since",
+                    new { found.SubscriberId, since = now - o.SoftWindow }, tx, cancellationToken: ct));
+                if (recent >= o.SoftLimit)
+                    await BounceAsync(connection, tx, found.SubscriberId, $"{recent} soft bounces within {o.SoftWindow.TotalDays:0} days; last: {detail}", now, ct);
+                break;
+            case BounceKind.Complaint:
+                await connection.ExecuteAsync(new CommandDefinition("""
+                    with complained as (
+                        update subscribers set status = 'unsubscribed', unsubscribed_at = @now, status_reason = 'complaint', updated_at = @now
+                        where id = @SubscriberId and status in ('active', 'pending') returning id
+                    )
+                    insert into subscription_events (subscriber_id, at, event, source, detail)
+                    select id, @now, 'unsubscribed', 'complaint', left(@detail, 500) from complained
+                    """, new { found.SubscriberId, now, detail }, tx, cancellationToken: ct));
+                await connection.ExecuteAsync(new CommandDefinition("""
+                    insert into suppressions (email_hash, reason, created_at) values (sha256(convert_to(lower(@Email), 'UTF8')), 'complaint', @now)
+                    on conflict (email_hash) do nothing
+                    """, new { found.Email, now }, tx, cancellationToken: ct));
+                break;
+        }
+        await tx.CommitAsync(ct);
+        logger.LogInformation("Delivery {DeliveryId}: {Kind} ({Detail})", found.Id, BounceKinds.Name(verdict.Kind), detail);
+        return new BounceResult(BounceOutcome.Applied, found.Id, verdict);
+    }
+
+    private sealed record Delivery(long Id, long RunId, long SubscriberId, string Email);
+
+    /// <summary>The delivery a report answers, and whether its VERP return path said so.</summary>
+    private async Task<(Delivery Delivery, bool ByEnvelope)?> FindDeliveryAsync(MimeMessage message, BounceReport report, IReadOnlyList<string> envelopeRecipients,
+        CancellationToken ct)
+    {
+        long? id = null;
+        var byEnvelope = false;
+        if (options.Value.Domain is { Length: > 0 } domain)
+        {
+            // The envelope recipient, or the headers a mailbox keeps it in.
+            var candidates = envelopeRecipients
+                .Concat(message.Headers.Where(h => h.Field is "Delivered-To" or "X-Original-To" or "Envelope-To" or "X-Envelope-To").Select(h => h.Value))
+                .Concat(message.To.Mailboxes.Select(m => m.Address));
+            foreach (var candidate in candidates)
+                if (keys.TryReadReturnPath(candidate, domain, out var fromEnvelope))
+                {
+                    (id, byEnvelope) = (fromEnvelope, true);
+                    break;
+                }
+        }
+        if (id is null && keys.TryReadMessageId(report.OriginalMessageId, out var fromMessageId)) id = fromMessageId;
+        if (id is null) return null;
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var delivery = await connection.QuerySingleOrDefaultAsync<Delivery>(new CommandDefinition("""
+            select d.id as Id, d.run_id as RunId, d.subscriber_id as SubscriberId, s.email as Email
+            from deliveries d join subscribers s on s.id = d.subscriber_id where d.id = @id
+            """, new { id }, cancellationToken: ct));
+        return delivery is null ? null : (delivery, byEnvelope);
+    }
+
+    private static Task BounceAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long subscriberId, string detail, DateTime now, CancellationToken ct) =>
+        connection.ExecuteAsync(new CommandDefinition("""
+            with bounced as (
+                update subscribers set status = 'bounced', status_reason = left(@detail, 500), updated_at = @now where id = @subscriberId and status = 'active' returning id
+            )
+            insert into subscription_events (subscriber_id, at, event, source, detail)
+            select id, @now, 'bounced', 'bounce', left(@detail, 500) from bounced
+            """, new { subscriberId, detail, now }, tx, cancellationToken: ct));
+
+    private static string Detail(BounceVerdict v) =>
+        string.Join(" ", new[] { v.Status, v.Reason, v.Diagnostic is null ? null : $"({v.Diagnostic})" }.Where(t => !string.IsNullOrEmpty(t)));
+
+    private static byte[] Hash(MimeMessage message)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var stream = new HashingStream(sha);
+        message.WriteTo(FormatOptions.Default, stream);
+        return sha.GetHashAndReset();
+    }
+
+    private static string? Shorten(string? text) => text is { Length: > 100 } ? text[..100] : text;
+
+    private sealed class HashingStream(IncrementalHash hash) : Stream
+    {
+        public override void Write(byte[] buffer, int offset, int count) => hash.AppendData(buffer, offset, count);
+        public override void Write(ReadOnlySpan<byte> buffer) => hash.AppendData(buffer);
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,20 @@
+namespace Newsletter.Configuration;
+
+/// <summary>The <c>Newsletter:Bounces</c> section: bounces and complaints that come back after the handoff.</summary>
+public sealed class BounceOptions
+{
+    public const string Section = "Newsletter:Bounces";
+
+    /// <summary>
+    /// The domain of the per-delivery return path: with it set, every digest's envelope sender is
+    /// <c>bounces+{id}-{mac}@{Domain}</c> (its MX, or a transport of the MTA, must bring mail for it to
+    /// the service). Unset: the envelope sender is <c>Newsletter__Smtp__ReturnPath</c> or the From address.
+    /// </summary>
+    public string? Domain { get; set; }
+
+    /// <summary>Soft bounces (a full mailbox, a suspended account) within <see cref="SoftWindow"/> after which the subscriber is suppressed.</summary>
+    public int SoftLimit { get; set; } = 3;
+
+    /// <summary>The window over which soft bounces are counted: a subscriber without one for this long starts again from zero.</summary>
+    public TimeSpan SoftWindow { get; set; } = TimeSpan.FromDays(30);
+}

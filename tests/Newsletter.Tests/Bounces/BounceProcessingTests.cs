@@ -1,0 +1,184 @@
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
+using MimeKit;
+using Newsletter.Bounces;
+using Newsletter.Configuration;
+using Newsletter.Delivery;
+using Newsletter.Issues;
+using Newsletter.Subscribers;
+using Newsletter.Tests.Infrastructure;
+using Newsletter.Validation;
+
+namespace Newsletter.Tests.Bounces;
+
+/// <summary>
+/// Reports coming back for digests the service really sent (real PostgreSQL, a real SMTP server on
+/// loopback): tied to their delivery by the VERP return path or the Message-ID, and applied once.
+/// </summary>
+public sealed class BounceProcessingTests : IAsyncLifetime
+{
+    private const string BounceDomain = "bounces.example.org";
+    private readonly FixedClock _clock = new(new DateTimeOffset(2026, 11, 30, 9, 0, 0, TimeSpan.Zero));
+    private TestDatabase _db = null!;
+    private TestSmtpServer _smtp = null!;
+    private IServiceProvider _services = null!;
+
+    public async Task InitializeAsync()
+    {
+        _db = await TestDatabase.CreateAsync();
+        _smtp = new TestSmtpServer();
+        _services = _db.Services(_clock, new SmtpTransport(new SmtpOptions { Host = "127.0.0.1", Port = _smtp.Port, Security = SmtpSecurity.None }),
+            bounces: new BounceOptions { Domain = BounceDomain, SoftLimit = 3 });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _smtp.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    private BounceProcessor Processor => _services.GetRequiredService<BounceProcessor>();
+
+    /// <summary>Sends the weekly digest (adding the given readers first); returns what each reader got now: envelope sender, Message-ID, delivery id.</summary>
+    private async Task<Dictionary<string, (string MailFrom, string MessageId, long DeliveryId)>> SendAsync(params string[] readers)
+    {
+        if (await _db.ScalarAsync<long>("select count(*) from issues") == 0)
+            await _services.GetRequiredService<IssueStore>().ImportAsync(SampleIssue.Document, publish: true);
+        foreach (var reader in readers)
+            await _services.GetRequiredService<SubscriberStore>().AddActiveAsync(new NewSubscriber(reader, null, Cadence.Weekly, Language.En));
+        _smtp.Messages.Clear();
+        _clock.Advance(TimeSpan.FromDays(7));
+        await _services.GetRequiredService<SendLedger>().StartDigestAsync(Cadence.Weekly, null);
+        await using (var engine = _services.GetRequiredService<DeliveryEngine>()) await engine.DeliverBatchAsync();
+        await using var connection = await _db.DataSource.OpenConnectionAsync();
+        var latest = (await connection.QueryAsync<(long Id, string Email)>(
+            "select distinct on (s.email) d.id, s.email from deliveries d join subscribers s on s.id = d.subscriber_id order by s.email, d.id desc"))
+            .ToDictionary(r => r.Email, r => r.Id);
+        return _smtp.Messages.ToDictionary(m => m.Recipients[0], m => (m.MailFrom, m.Message.MessageId!, latest[m.Recipients[0]]));
+    }
+
+    private static MimeMessage Dsn(string to, string recipient, string status, string diagnostic, string? originalMessageId = null)
+    {
+        var report = new MultipartReport("delivery-status");
+        report.Add(new TextPart("plain") { Text = $"This is the mail system at host mx.example.net.\n\n<{recipient}>: {diagnostic}\n" });
+        var fields = new MessageDeliveryStatus();
+        fields.StatusGroups.Add(new HeaderList { { "Reporting-MTA", "dns; mx.example.net" } });
+        fields.StatusGroups.Add(new HeaderList { { "Final-Recipient", $"rfc822; {recipient}" }, { "Action", "failed" }, { "Status", status }, { "Diagnostic-Code", $"smtp; {diagnostic}" } });
+        report.Add(fields);
+        if (originalMessageId is not null)
+            report.Add(new TextPart("rfc822-headers") { Text = $"Message-ID: <{originalMessageId}>\nTo: {recipient}\nSubject: Top ML Papers\n" });
+        var message = new MimeMessage { Subject = "Undelivered Mail Returned to Sender", Body = report };
+        message.From.Add(new MailboxAddress("Mail Delivery System", "MAILER-DAEMON@mx.example.net"));
+        message.To.Add(MailboxAddress.Parse(to));
+        message.Headers.Add("Auto-Submitted", "auto-replied");
+        return message;
+    }
+
+    private static MimeMessage Complaint(string recipient, string originalMessageId)
+    {
+        var report = new MultipartReport("feedback-report");
+        report.Add(new TextPart("plain") { Text = "This is an email abuse report for an email message received from IP 192.0.2.1." });
+        var feedback = new MimePart("message", "feedback-report")
+        {
+            Content = new MimeContent(new MemoryStream(System.Text.Encoding.ASCII.GetBytes($"Feedback-Type: abuse\r\nUser-Agent: Yahoo!-Mail-Feedback/2.0\r\nVersion: 0.1\r\nOriginal-Rcpt-To: {recipient}\r\n"))),
+        };
+        report.Add(feedback);
+        report.Add(new TextPart("rfc822-headers") { Text = $"Message-ID: <{originalMessageId}>\nTo: {recipient}\n" });
+        var message = new MimeMessage { Subject = "FW: Top ML Papers", Body = report };
+        message.From.Add(new MailboxAddress("", "feedback@arf.mail.yahoo.com"));
+        message.To.Add(new MailboxAddress("", "abuse@example.org"));
+        return message;
+    }
+
+    private async Task<string> StatusOf(string email) => (await _db.ScalarAsync<string>($"select status from subscribers where email = '{email}'"))!;
+
+    [Fact]
+    public async Task A_hard_bounce_to_the_return_path_bounces_the_subscriber_once_and_says_so_on_the_delivery()
+    {
+        var sent = await SendAsync("gone@example.net", "here@example.net");
+        var gone = sent["gone@example.net"];
+        Assert.Matches(@"^bounces\+\d+-[a-z2-7]{13}@bounces\.example\.org$", gone.MailFrom);
+        var keys = _services.GetRequiredService<DeliveryKeys>();
+        Assert.True(keys.TryReadReturnPath(gone.MailFrom, BounceDomain, out var byEnvelope));
+        Assert.True(keys.TryReadMessageId(gone.MessageId, out var byMessageId));
+        Assert.Equal(gone.DeliveryId, byEnvelope);
+        Assert.Equal(gone.DeliveryId, byMessageId);
+        Assert.NotEqual(gone.MailFrom, sent["here@example.net"].MailFrom);
+
+        var dsn = Dsn(gone.MailFrom, "gone@example.net", "5.1.1", "550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown in virtual mailbox table");
+        var result = await Processor.ProcessAsync(dsn, [gone.MailFrom], BounceSource.Smtp);
+        Assert.Equal((BounceOutcome.Applied, BounceKind.Hard), (result.Outcome, result.Verdict!.Kind));
+        Assert.Equal("bounced", await StatusOf("gone@example.net"));
+        Assert.Equal("active", await StatusOf("here@example.net"));
+        Assert.StartsWith("bounced after delivery: 5.1.1 userunknown", await _db.ScalarAsync<string>($"select last_error from deliveries where id = {gone.DeliveryId}"));
+        Assert.Equal("sent", await _db.ScalarAsync<string>($"select status from deliveries where id = {gone.DeliveryId}"));
+        Assert.Equal("bounce", await _db.ScalarAsync<string>(
+            "select e.source from subscription_events e join subscribers s on s.id = e.subscriber_id where s.email = 'gone@example.net' and e.event = 'bounced'"));
+
+        // The same report again (a mailbox read twice, an MTA retrying): counted once.
+        Assert.Equal(BounceOutcome.Duplicate, (await Processor.ProcessAsync(dsn, [gone.MailFrom], BounceSource.Mailbox)).Outcome);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from bounce_events"));
+
+        // The next digest does not go to the dead address.
+        await _services.GetRequiredService<IssueStore>().ImportAsync(SampleIssue.Document with { Slug = "next-week" }, publish: true);
+        await SendAsync();
+        Assert.DoesNotContain(_smtp.Messages, m => m.Recipients.Contains("gone@example.net"));
+        Assert.Contains(_smtp.Messages, m => m.Recipients.Contains("here@example.net"));
+    }
+
+    [Fact]
+    public async Task A_forged_or_foreign_report_changes_nothing()
+    {
+        var sent = await SendAsync("victim@example.net", "other@example.net");
+        var victim = sent["victim@example.net"];
+        // A return path with a made-up MAC, a Message-ID with a made-up MAC, a report about an address
+        // we never mailed sent to a valid return path, and a DSN with no key at all.
+        var forgedPath = $"bounces+{victim.DeliveryId}-aaaaaaaaaaaaa@{BounceDomain}";
+        var forgedId = $"{victim.DeliveryId:x16}0000000000000000@example.org";
+        foreach (var (report, envelope) in new[]
+        {
+            (Dsn(forgedPath, "victim@example.net", "5.1.1", "550 5.1.1 User unknown"), forgedPath),
+            (Dsn("postmaster@example.org", "victim@example.net", "5.1.1", "550 5.1.1 User unknown", forgedId), "postmaster@example.org"),
+            (Dsn(sent["other@example.net"].MailFrom, "victim@example.net", "5.1.1", "550 5.1.1 User unknown"), sent["other@example.net"].MailFrom),
+            (Dsn("postmaster@example.org", "victim@example.net", "5.1.1", "550 5.1.1 User unknown"), "postmaster@example.org"),
+        })
+            Assert.Equal(BounceOutcome.Unmatched, (await Processor.ProcessAsync(report, [envelope], BounceSource.Smtp)).Outcome);
+        Assert.Equal("active", await StatusOf("victim@example.net"));
+        Assert.Equal("active", await StatusOf("other@example.net"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from bounce_events"));
+    }
+
+    [Fact]
+    public async Task A_complaint_found_by_its_message_id_unsubscribes_and_suppresses_the_address()
+    {
+        var sent = await SendAsync("annoyed@example.net");
+        var result = await Processor.ProcessAsync(Complaint("annoyed@example.net", sent["annoyed@example.net"].MessageId), [], BounceSource.Mailbox);
+        Assert.Equal((BounceOutcome.Applied, BounceKind.Complaint), (result.Outcome, result.Verdict!.Kind));
+        Assert.Equal("unsubscribed", await StatusOf("annoyed@example.net"));
+        Assert.Equal("complaint", await _db.ScalarAsync<string>(
+            "select e.source from subscription_events e join subscribers s on s.id = e.subscriber_id where s.email = 'annoyed@example.net' and e.event = 'unsubscribed'"));
+        Assert.Equal("complaint", await _db.ScalarAsync<string>("select reason from suppressions"));
+        // No import or admin brings the address back.
+        await Assert.ThrowsAsync<ConflictException>(() => _services.GetRequiredService<SubscriberStore>()
+            .AddActiveAsync(new NewSubscriber("annoyed@example.net", null, Cadence.Weekly, Language.En)));
+    }
+
+    [Fact]
+    public async Task Soft_bounces_suppress_only_past_the_limit_and_blocks_never_touch_the_subscriber()
+    {
+        for (var week = 1; week <= 3; week++)
+        {
+            if (week > 1) await _services.GetRequiredService<IssueStore>().ImportAsync(SampleIssue.Document with { Slug = $"week-{week}" }, publish: true);
+            var sent = await SendAsync(week == 1 ? ["full@example.net", "blocked@example.net"] : []);
+            var full = sent["full@example.net"];
+            var blocked = sent["blocked@example.net"];
+            Assert.Equal(BounceKind.Soft, (await Processor.ProcessAsync(Dsn(full.MailFrom, "full@example.net", "5.2.2", "552 5.2.2 Mailbox full"), [full.MailFrom], BounceSource.Smtp)).Verdict!.Kind);
+            Assert.Equal(BounceKind.Block, (await Processor.ProcessAsync(Dsn(blocked.MailFrom, "blocked@example.net", "5.7.1",
+                "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"), [blocked.MailFrom], BounceSource.Smtp)).Verdict!.Kind);
+            Assert.Equal(week < 3 ? "active" : "bounced", await StatusOf("full@example.net"));
+            Assert.Equal("active", await StatusOf("blocked@example.net"));
+        }
+        Assert.Contains("3 soft bounces within 30 days", await _db.ScalarAsync<string>("select status_reason from subscribers where email = 'full@example.net'"));
+        Assert.Equal(3L, await _db.ScalarAsync<long>("select count(*) from bounce_events where kind = 'block'"));
+    }
+}
