@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Newsletter.Bounces;
 using Newsletter.Configuration;
 using Newsletter.Digests;
 using Newsletter.Storage;
@@ -56,7 +57,7 @@ internal sealed class NewsletterApp : IAsyncDisposable
         builder.AddNewsletterCore();
         // Every verb compiles templates against the same assemblies, so they share compiled ones.
         builder.Services.AddSingleton(PageModels);
-        if (serve) builder.AddNewsletterWeb().AddNewsletterScheduling();
+        if (serve) builder.AddNewsletterWeb().AddNewsletterScheduling().AddNewsletterBounces();
 
         var web = builder.Build();
         // Bad configuration stops here, before a database is started.

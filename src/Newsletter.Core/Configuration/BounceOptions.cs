@@ -12,6 +12,18 @@ public sealed class BounceOptions
     /// </summary>
     public string? Domain { get; set; }
 
+    /// <summary>
+    /// Where the service takes bounces by SMTP (<c>host:port</c>, e.g. <c>127.0.0.1:2526</c>), for an MTA
+    /// that hands mail for <see cref="Domain"/> straight in. Unset: no SMTP endpoint.
+    /// </summary>
+    public string? Listen { get; set; }
+
+    /// <summary>Largest report the SMTP endpoint accepts, in bytes (bigger ones are refused with 552).</summary>
+    public int MaxMessageBytes { get; set; } = 10 * 1024 * 1024;
+
+    /// <summary>Reports one client address may hand the SMTP endpoint per minute (more are refused with 421, and the MTA retries later).</summary>
+    public int MessagesPerMinute { get; set; } = 600;
+
     /// <summary>Soft bounces (a full mailbox, a suspended account) within <see cref="SoftWindow"/> after which the subscriber is suppressed.</summary>
     public int SoftLimit { get; set; } = 3;
 

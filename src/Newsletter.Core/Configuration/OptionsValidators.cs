@@ -171,6 +171,14 @@ internal sealed class BounceOptionsValidator : IValidateOptions<BounceOptions>
         var errors = new List<string>();
         if (o.Domain is { Length: > 0 } domain && (domain.Length > 253 || !System.Text.RegularExpressions.Regex.IsMatch(domain, @"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")))
             errors.Add($"Newsletter__Bounces__Domain: '{domain}' is not a domain name");
+        if (o.Listen is { Length: > 0 } listen && !System.Net.IPEndPoint.TryParse(listen, out _))
+            errors.Add($"Newsletter__Bounces__Listen: '{listen}' is not an address and port such as 127.0.0.1:2526");
+        else if (o.Listen is { Length: > 0 } && string.IsNullOrEmpty(o.Domain))
+            errors.Add("Newsletter__Bounces__Listen: needs Newsletter__Bounces__Domain (the endpoint takes mail for that domain only)");
+        if (o.MaxMessageBytes is < 10_000 or > 100_000_000)
+            errors.Add($"Newsletter__Bounces__MaxMessageBytes: must be between 10000 and 100000000 (got {o.MaxMessageBytes})");
+        if (o.MessagesPerMinute is < 1 or > 1_000_000)
+            errors.Add($"Newsletter__Bounces__MessagesPerMinute: must be between 1 and 1000000 (got {o.MessagesPerMinute})");
         if (o.SoftLimit is < 1 or > 100) errors.Add($"Newsletter__Bounces__SoftLimit: must be between 1 and 100 (got {o.SoftLimit})");
         if (o.SoftWindow < TimeSpan.FromDays(1) || o.SoftWindow > TimeSpan.FromDays(365))
             errors.Add($"Newsletter__Bounces__SoftWindow: must be between 1 and 365 days (got {o.SoftWindow})");

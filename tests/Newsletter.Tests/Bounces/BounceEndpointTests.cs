@@ -1,0 +1,80 @@
+using System.Net;
+using System.Text;
+using MailKit.Net.Smtp;
+using MimeKit;
+using Newsletter.Issues;
+using Newsletter.Subscribers;
+using Newsletter.Tests.Infrastructure;
+
+namespace Newsletter.Tests.Bounces;
+
+/// <summary>
+/// The service's SMTP endpoint for bounces (Newsletter__Bounces__Listen), against the running
+/// service: a digest goes out to a real SMTP server, its DSN comes back by SMTP to the return path.
+/// </summary>
+public sealed class BounceEndpointTests
+{
+    private const string BounceDomain = "bounces.example.org";
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static MimeMessage Dsn(string to, string recipient)
+    {
+        var report = new MultipartReport("delivery-status");
+        report.Add(new TextPart("plain") { Text = $"<{recipient}>: host mx.example.net said: 550 5.1.1 User unknown (in reply to RCPT TO command)\n" });
+        var fields = new MessageDeliveryStatus();
+        fields.StatusGroups.Add(new HeaderList { { "Reporting-MTA", "dns; relay.example.org" } });
+        fields.StatusGroups.Add(new HeaderList { { "Final-Recipient", $"rfc822; {recipient}" }, { "Action", "failed" }, { "Status", "5.1.1" },
+            { "Diagnostic-Code", "smtp; 550 5.1.1 <" + recipient + ">: Recipient address rejected: User unknown" } });
+        report.Add(fields);
+        var message = new MimeMessage { Subject = "Undelivered Mail Returned to Sender", Body = report };
+        message.From.Add(new MailboxAddress("Mail Delivery System", "MAILER-DAEMON@relay.example.org"));
+        message.To.Add(MailboxAddress.Parse(to));
+        return message;
+    }
+
+    [Fact]
+    public async Task A_DSN_handed_to_the_endpoint_bounces_the_subscriber_and_other_mail_is_refused()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        await using var smtp = new TestSmtpServer();
+        await db.Issues().ImportAsync(SampleIssue.Document, publish: true);
+        await db.Subscribers().AddActiveAsync(new NewSubscriber("gone@example.net", null, Cadence.Daily, Language.En));
+        await db.Subscribers().AddActiveAsync(new NewSubscriber("here@example.net", null, Cadence.Daily, Language.En));
+        var port = LoopbackPort.Free();
+        var settings = ServiceProcess.SendingTo(smtp);
+        settings["Newsletter__Bounces__Domain"] = BounceDomain;
+        settings["Newsletter__Bounces__Listen"] = $"127.0.0.1:{port}";
+        settings["Newsletter__Bounces__MaxMessageBytes"] = "200000";
+        await using var service = await ServiceProcess.StartAsync(db, settings);
+        using var admin = service.Admin();
+        var run = System.Text.Json.JsonDocument.Parse(await (await admin.PostAsync("/api/sends", Json("""{"cadence":"daily"}"""))).Content.ReadAsStringAsync());
+        var id = run.RootElement.GetProperty("id").GetInt64();
+        await ServiceProcess.WaitForRunAsync(admin, id);
+        var returnPath = smtp.Messages.Single(m => m.Recipients[0] == "gone@example.net").MailFrom;
+        Assert.EndsWith("@" + BounceDomain, returnPath);
+
+        using var client = new SmtpClient();
+        await client.ConnectAsync("127.0.0.1", port, MailKit.Security.SecureSocketOptions.None);
+        // Mail for any other domain is refused at RCPT.
+        var elsewhere = await Assert.ThrowsAsync<SmtpCommandException>(() =>
+            client.SendAsync(Dsn("someone@example.com", "gone@example.net"), MailboxAddress.Parse("MAILER-DAEMON@relay.example.org"), [MailboxAddress.Parse("someone@example.com")]));
+        Assert.Equal(SmtpStatusCode.MailboxUnavailable, elsewhere.StatusCode);
+        // A report bigger than the limit is refused.
+        var huge = Dsn(returnPath, "gone@example.net");
+        ((MultipartReport)huge.Body!).Add(new TextPart("plain") { Text = new string('x', 300_000) });
+        var tooBig = await Assert.ThrowsAsync<SmtpCommandException>(() =>
+            client.SendAsync(huge, MailboxAddress.Parse("MAILER-DAEMON@relay.example.org"), [MailboxAddress.Parse(returnPath)]));
+        Assert.Equal(SmtpStatusCode.ExceededStorageAllocation, tooBig.StatusCode);
+        if (!client.IsConnected) await client.ConnectAsync("127.0.0.1", port, MailKit.Security.SecureSocketOptions.None);
+        Assert.Equal("active", await db.ScalarAsync<string>("select status from subscribers where email = 'gone@example.net'"));
+
+        // The DSN to the return path: accepted once processed, and the subscriber is bounced.
+        await client.SendAsync(Dsn(returnPath, "gone@example.net"), new MailboxAddress("", ""), [MailboxAddress.Parse(returnPath)]);
+        await client.DisconnectAsync(true);
+        Assert.Equal("bounced", await db.ScalarAsync<string>("select status from subscribers where email = 'gone@example.net'"));
+        Assert.Equal("active", await db.ScalarAsync<string>("select status from subscribers where email = 'here@example.net'"));
+        var deliveries = await admin.GetStringAsync($"/api/sends/{id}/deliveries");
+        Assert.Contains("bounced after delivery: 5.1.1 userunknown", deliveries);
+    }
+}
