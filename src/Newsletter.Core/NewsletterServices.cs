@@ -72,6 +72,7 @@ public static class NewsletterServices
         services.AddSingleton<SendLedger>();
         services.AddSingleton<SendReports>();
         services.AddSingleton<Newsletter.Bounces.BounceProcessor>();
+        services.AddSingleton<Newsletter.Bounces.BounceEvents>();
         services.AddSingleton<DeliveryMetrics>();
         services.AddSingleton<SendRateLimit>();
         // Each user (the worker loop, a CLI verb) gets its own engine and its rendering caches.

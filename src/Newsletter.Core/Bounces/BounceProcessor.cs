@@ -43,7 +43,7 @@ public sealed record BounceResult(BounceOutcome Outcome, long? DeliveryId, Bounc
 /// "bounced after delivery: ..." and the change in the subscriber's history, in one transaction.
 /// </summary>
 public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOptions<BounceOptions> options, TimeProvider clock,
-    ILogger<BounceProcessor> logger)
+    ILogger<BounceProcessor> logger, Delivery.DeliveryMetrics? metrics = null)
 {
     public async Task<BounceResult> ProcessAsync(MimeMessage message, IReadOnlyList<string> envelopeRecipients, BounceSource source, CancellationToken ct = default)
     {
@@ -112,6 +112,7 @@ public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOpt
                 break;
         }
         await tx.CommitAsync(ct);
+        metrics?.Bounce(BounceKinds.Name(verdict.Kind));
         logger.LogInformation("Delivery {DeliveryId}: {Kind} ({Detail})", found.Id, BounceKinds.Name(verdict.Kind), detail);
         return new BounceResult(BounceOutcome.Applied, found.Id, verdict);
     }

@@ -6,7 +6,7 @@ namespace Newsletter.Delivery;
 
 /// <summary>
 /// Counters of the delivery engine, written out in the Prometheus text format by <c>GET /metrics</c>:
-/// messages by run kind and result, retries, lane connections, and a send-latency histogram. Queue
+/// messages by run kind and result, bounces by kind, retries, lane connections, and a send-latency histogram. Queue
 /// depth and paused runs are read from the database when scraped.
 /// </summary>
 public sealed class DeliveryMetrics
@@ -18,6 +18,7 @@ public sealed class DeliveryMetrics
     private long _latencyCount;
     private double _latencySum;
     private readonly Lock _latencyLock = new();
+    private readonly ConcurrentDictionary<string, long> _bounces = new();
     private long _retries;
     private long _connections;
 
@@ -25,6 +26,9 @@ public sealed class DeliveryMetrics
         _messages.AddOrUpdate((kind, result.ToString().ToLowerInvariant()), 1, (_, n) => n + 1);
 
     public void Retry() => Interlocked.Increment(ref _retries);
+
+    /// <summary>A report came back after the handoff and was recorded (hard, soft, block, complaint).</summary>
+    public void Bounce(string kind) => _bounces.AddOrUpdate(kind, 1, (_, n) => n + 1);
 
     /// <summary>A lane opened a connection (the first, or a reconnect after a drop).</summary>
     public void Connection() => Interlocked.Increment(ref _connections);
@@ -48,6 +52,9 @@ public sealed class DeliveryMetrics
         sb.Append("# HELP newsletter_messages_total Messages handed to SMTP, by run kind and result.\n# TYPE newsletter_messages_total counter\n");
         foreach (var ((kind, result), count) in _messages.OrderBy(m => m.Key))
             sb.Append(c, $"newsletter_messages_total{{kind=\"{kind}\",result=\"{result}\"}} {count}\n");
+        sb.Append("# HELP newsletter_bounces_total Bounces and complaints received after the handoff and recorded, by kind.\n# TYPE newsletter_bounces_total counter\n");
+        foreach (var kind in new[] { "hard", "soft", "block", "complaint" })
+            sb.Append(c, $"newsletter_bounces_total{{kind=\"{kind}\"}} {_bounces.GetValueOrDefault(kind)}\n");
         sb.Append(c, $"# HELP newsletter_retries_total Deliveries scheduled for another attempt.\n# TYPE newsletter_retries_total counter\nnewsletter_retries_total {Interlocked.Read(ref _retries)}\n");
         sb.Append(c, $"# HELP newsletter_lane_connections_total SMTP connections opened by lanes (first connections and reconnects).\n# TYPE newsletter_lane_connections_total counter\nnewsletter_lane_connections_total {Interlocked.Read(ref _connections)}\n");
         sb.Append(c, $"# HELP newsletter_queue_depth Deliveries waiting to be sent (queued or retrying) in runs that are sending.\n# TYPE newsletter_queue_depth gauge\nnewsletter_queue_depth {queueDepth}\n");

@@ -76,5 +76,22 @@ public sealed class BounceEndpointTests
         Assert.Equal("active", await db.ScalarAsync<string>("select status from subscribers where email = 'here@example.net'"));
         var deliveries = await admin.GetStringAsync($"/api/sends/{id}/deliveries");
         Assert.Contains("bounced after delivery: 5.1.1 userunknown", deliveries);
+
+        // What an admin sees: the API, the metrics and the CLI.
+        var bounces = System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync("/api/bounces?kind=hard")).RootElement;
+        var stored = Assert.Single(bounces.GetProperty("items").EnumerateArray());
+        Assert.Equal(("gone@example.net", "hard", "5.1.1", "smtp", id), (stored.GetProperty("email").GetString(), stored.GetProperty("kind").GetString(),
+            stored.GetProperty("status").GetString(), stored.GetProperty("source").GetString(), stored.GetProperty("runId").GetInt64()));
+        Assert.Empty(System.Text.Json.JsonDocument.Parse(await admin.GetStringAsync("/api/bounces?kind=complaint")).RootElement.GetProperty("items").EnumerateArray());
+        using (var badKind = await admin.GetAsync("/api/bounces?kind=sideways"))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, badKind.StatusCode);
+            Assert.Equal("kind", System.Text.Json.JsonDocument.Parse(await badKind.Content.ReadAsStringAsync()).RootElement.GetProperty("field").GetString());
+        }
+        Assert.Contains("newsletter_bounces_total{kind=\"hard\"} 1", await admin.GetStringAsync("/metrics"));
+        var cli = await NewsletterProcess.RunAsync(db, NewsletterProcess.TempDirectory(), "bounce", "list", "--kind", "hard");
+        Assert.True(cli.ExitCode == 0, cli.Error);
+        Assert.Contains("gone@example.net", cli.Output);
+        Assert.Contains("userunknown", cli.Output);
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
+using Newsletter.Bounces;
 using Newsletter.Configuration;
 using Newsletter.Delivery;
 using Newsletter.Digests;
@@ -64,6 +65,8 @@ public static class AdminApi
         api.MapGet("/sends/{id:long}/deliveries", RunDeliveries).WithName("RunDeliveries")
             .WithSummary("A run's deliveries with their SMTP replies, ?status=failed|uncertain|..., keyset-paged with ?after=");
         api.MapPost("/sends/{id:long}/resend", Resend).Describes<ResendRequest>("application/json").WithName("ResendSend").WithSummary("Queue a run's failed and/or uncertain deliveries again: {\"failed\": true, \"uncertain\": true}");
+        api.MapGet("/bounces", ListBounces).WithName("ListBounces")
+            .WithSummary("Bounces and complaints received after the handoff, oldest first, ?kind=hard|soft|block|complaint, keyset-paged with ?after= and ?limit=");
         api.MapGet("/sessions", async Task<Ok<IReadOnlyList<AdminSession>>> (AdminSessions sessions, CancellationToken ct) => TypedResults.Ok(await sessions.ListAsync(ct)))
             .WithName("ListSessions").WithSummary("Open dashboard sessions (opened with the current admin key, not signed out, not expired)");
         api.MapDelete("/sessions/{id:long}", async Task<NoContent> (long id, AdminSessions sessions, CancellationToken ct) =>
@@ -224,6 +227,13 @@ public static class AdminApi
     {
         var (run, requeued) = await ledger.ResendAsync(id, body.Failed ?? false, body.Uncertain ?? false, ct);
         return TypedResults.Ok(new ResendResponse(run, requeued));
+    }
+
+    public static async Task<Ok<Page<BounceEvent>>> ListBounces(string? kind, string? after, string? limit, BounceEvents bounces, CancellationToken ct)
+    {
+        var size = Limit(limit);
+        var rows = await bounces.PageAsync(kind is null ? null : BounceEvents.ParseKind("kind", kind), RequestValues.Long("after", after) ?? 0, size, ct);
+        return TypedResults.Ok(Page<BounceEvent>.Of(rows, size, r => r.Id));
     }
 
     private static int Limit(string? text) => RequestValues.Int("limit", text) is not { } limit ? 100 : limit is >= 1 and <= 1000 ? limit
