@@ -94,4 +94,45 @@ public sealed class BounceEndpointTests
         Assert.Contains("gone@example.net", cli.Output);
         Assert.Contains("userunknown", cli.Output);
     }
+
+    [Fact]
+    public async Task Postfix_writes_the_DSN_for_a_refused_digest_and_hands_it_to_the_endpoint()
+    {
+        await using var db = await TestDatabase.CreateAsync();
+        // The recipient's server: refuses the address at RCPT.
+        await using var destination = new ScriptedSmtpServer { RcptReply = (rcpt, _) => $"550 5.1.1 {rcpt}: Recipient address rejected: User unknown in virtual mailbox table" };
+        var listen = LoopbackPort.Free();
+        // The relay the service sends through: digests for example.net go to the refusing server,
+        // and what Postfix writes back to bounces.example.org goes to the service's endpoint.
+        using var postfix = new PrivatePostfix($$"""
+            transport_maps = inline:{ example.net=smtp:[127.0.0.1]:{{destination.Port}}, {{BounceDomain}}=smtp:[127.0.0.1]:{{listen}} }
+            """);
+        await db.Issues().ImportAsync(SampleIssue.Document, publish: true);
+        await db.Subscribers().AddActiveAsync(new NewSubscriber("nobody-here@example.net", null, Cadence.Daily, Language.En));
+        var settings = new Dictionary<string, string?>
+        {
+            ["Newsletter__Smtp__Host"] = "127.0.0.1", ["Newsletter__Smtp__Port"] = postfix.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Newsletter__Smtp__Security"] = "None", ["Newsletter__Delivery__PollInterval"] = "00:00:00.200", ["Newsletter__Schedule__MaxLateness"] = "00:00:00",
+            ["Newsletter__Bounces__Domain"] = BounceDomain, ["Newsletter__Bounces__Listen"] = $"127.0.0.1:{listen}",
+        };
+        ServiceProcess service;
+        try { service = await ServiceProcess.StartAsync(db, settings); }
+        catch (TimeoutException e) { throw new TimeoutException($"{e.Message}; Postfix said:\n{postfix.Log()}"); }
+        await using var _ = service;
+        using var admin = service.Admin();
+        var run = System.Text.Json.JsonDocument.Parse(await (await admin.PostAsync("/api/sends", Json("""{"cadence":"daily"}"""))).Content.ReadAsStringAsync());
+        var id = run.RootElement.GetProperty("id").GetInt64();
+        // Postfix accepted the digest (sent), then met the 550, wrote a DSN to the return path and delivered it.
+        Assert.Equal(1, (await ServiceProcess.WaitForRunAsync(admin, id)).GetProperty("sent").GetInt32());
+        var status = "";
+        for (var i = 0; i < 300 && status != "bounced"; i++)
+        {
+            await Task.Delay(100);
+            status = (await db.ScalarAsync<string>("select status from subscribers where email = 'nobody-here@example.net'"))!;
+        }
+        Assert.True(status == "bounced", $"not bounced; Postfix said:\n{postfix.Log()}");
+        var deliveries = await admin.GetStringAsync($"/api/sends/{id}/deliveries");
+        Assert.Contains("bounced after delivery: 5.1.1 userunknown", deliveries);
+        Assert.Contains("5.1.1", await db.ScalarAsync<string>("select detail from subscription_events where event = 'bounced'"));
+    }
 }
