@@ -40,6 +40,8 @@ public static class NewsletterServices
         services.AddSingleton<IValidateOptions<ImportOptions>, ImportOptionsValidator>();
         services.AddOptions<BounceOptions>().BindConfiguration(BounceOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BounceOptions>, BounceOptionsValidator>();
+        services.AddOptions<BounceMailboxOptions>().BindConfiguration(BounceMailboxOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<BounceMailboxOptions>, BounceMailboxOptionsValidator>();
 
         services.AddSingleton(TimeProvider.System);
         // One data source for the process. The connection string is read when it is first needed,

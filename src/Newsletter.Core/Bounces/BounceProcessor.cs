@@ -39,7 +39,7 @@ public sealed record BounceResult(BounceOutcome Outcome, long? DeliveryId, Bounc
 /// suppressed, so no import adds it again;</item>
 /// <item><c>block</c>: nothing happens to the subscriber; it is counted for the run.</item>
 /// </list>
-/// Each report is stored once per delivery (a hash of its bytes), with the delivery marked
+/// Each report is stored once per delivery (by its Message-ID, or its body), with the delivery marked
 /// "bounced after delivery: ..." and the change in the subscriber's history, in one transaction.
 /// </summary>
 public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOptions<BounceOptions> options, TimeProvider clock,
@@ -160,11 +160,18 @@ public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOpt
     private static string Detail(BounceVerdict v) =>
         string.Join(" ", new[] { v.Status, v.Reason, v.Diagnostic is null ? null : $"({v.Diagnostic})" }.Where(t => !string.IsNullOrEmpty(t)));
 
+    /// <summary>
+    /// What makes a report the same report: its own Message-ID, or without one its body. Not the
+    /// headers, which differ between the copy handed over by SMTP and the one a mailbox kept
+    /// (Delivered-To, Return-Path, Received).
+    /// </summary>
     private static byte[] Hash(MimeMessage message)
     {
+        if (!string.IsNullOrWhiteSpace(message.MessageId))
+            return SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("message-id\n" + message.MessageId.Trim()));
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using var stream = new HashingStream(sha);
-        message.WriteTo(FormatOptions.Default, stream);
+        message.Body?.WriteTo(FormatOptions.Default, stream);
         return sha.GetHashAndReset();
     }
 

@@ -16,6 +16,7 @@ public static class ConfigurationKeys
         (typeof(SubscribeOptions), SubscribeOptions.Section),
         (typeof(ImportOptions), ImportOptions.Section),
         (typeof(BounceOptions), BounceOptions.Section),
+        (typeof(BounceMailboxOptions), BounceMailboxOptions.Section),
     ];
 
     public static IReadOnlyList<string> All { get; } =

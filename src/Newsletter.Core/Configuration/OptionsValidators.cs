@@ -185,3 +185,19 @@ internal sealed class BounceOptionsValidator : IValidateOptions<BounceOptions>
         return errors.Count > 0 ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
     }
 }
+
+internal sealed class BounceMailboxOptionsValidator : IValidateOptions<BounceMailboxOptions>
+{
+    public ValidateOptionsResult Validate(string? name, BounceMailboxOptions o)
+    {
+        if (string.IsNullOrWhiteSpace(o.Host)) return ValidateOptionsResult.Success;
+        var errors = new List<string>();
+        if (string.IsNullOrEmpty(o.Username) || string.IsNullOrEmpty(o.Password))
+            errors.Add("Newsletter__Bounces__Mailbox__Username and __Password: both are needed to read the mailbox");
+        if (o.Port is < 0 or > 65535) errors.Add($"Newsletter__Bounces__Mailbox__Port: must be between 0 and 65535 (got {o.Port})");
+        if (o.PollInterval < TimeSpan.FromSeconds(1) || o.PollInterval > TimeSpan.FromHours(1))
+            errors.Add($"Newsletter__Bounces__Mailbox__PollInterval: must be between 1 second and 1 hour (got {o.PollInterval})");
+        if (string.IsNullOrWhiteSpace(o.Folder)) errors.Add("Newsletter__Bounces__Mailbox__Folder: must not be empty");
+        return errors.Count > 0 ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+    }
+}

@@ -108,11 +108,13 @@ public sealed class BounceSmtpEndpoint(IOptions<BounceOptions> options, BouncePr
 
 public static class BounceServices
 {
-    /// <summary>The SMTP endpoint for bounces, when <c>Newsletter__Bounces__Listen</c> is set.</summary>
+    /// <summary>The ways bounces come in: the SMTP endpoint (<c>Newsletter__Bounces__Listen</c>) and the mailbox (<c>Newsletter__Bounces__Mailbox__Host</c>), each when configured.</summary>
     public static IHostApplicationBuilder AddNewsletterBounces(this IHostApplicationBuilder builder)
     {
         if (!string.IsNullOrWhiteSpace(builder.Configuration[$"{BounceOptions.Section}:Listen"]))
             builder.Services.AddHostedService<BounceSmtpEndpoint>();
+        if (!string.IsNullOrWhiteSpace(builder.Configuration[$"{BounceMailboxOptions.Section}:Host"]))
+            builder.Services.AddHostedService<BounceMailbox>();
         return builder;
     }
 }

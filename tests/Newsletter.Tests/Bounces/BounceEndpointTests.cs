@@ -18,21 +18,6 @@ public sealed class BounceEndpointTests
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
-    private static MimeMessage Dsn(string to, string recipient)
-    {
-        var report = new MultipartReport("delivery-status");
-        report.Add(new TextPart("plain") { Text = $"<{recipient}>: host mx.example.net said: 550 5.1.1 User unknown (in reply to RCPT TO command)\n" });
-        var fields = new MessageDeliveryStatus();
-        fields.StatusGroups.Add(new HeaderList { { "Reporting-MTA", "dns; relay.example.org" } });
-        fields.StatusGroups.Add(new HeaderList { { "Final-Recipient", $"rfc822; {recipient}" }, { "Action", "failed" }, { "Status", "5.1.1" },
-            { "Diagnostic-Code", "smtp; 550 5.1.1 <" + recipient + ">: Recipient address rejected: User unknown" } });
-        report.Add(fields);
-        var message = new MimeMessage { Subject = "Undelivered Mail Returned to Sender", Body = report };
-        message.From.Add(new MailboxAddress("Mail Delivery System", "MAILER-DAEMON@relay.example.org"));
-        message.To.Add(MailboxAddress.Parse(to));
-        return message;
-    }
-
     [Fact]
     public async Task A_DSN_handed_to_the_endpoint_bounces_the_subscriber_and_other_mail_is_refused()
     {
@@ -58,10 +43,10 @@ public sealed class BounceEndpointTests
         await client.ConnectAsync("127.0.0.1", port, MailKit.Security.SecureSocketOptions.None);
         // Mail for any other domain is refused at RCPT.
         var elsewhere = await Assert.ThrowsAsync<SmtpCommandException>(() =>
-            client.SendAsync(Dsn("someone@example.com", "gone@example.net"), MailboxAddress.Parse("MAILER-DAEMON@relay.example.org"), [MailboxAddress.Parse("someone@example.com")]));
+            client.SendAsync(TestReports.Dsn("someone@example.com", "gone@example.net"), MailboxAddress.Parse("MAILER-DAEMON@relay.example.org"), [MailboxAddress.Parse("someone@example.com")]));
         Assert.Equal(SmtpStatusCode.MailboxUnavailable, elsewhere.StatusCode);
         // A report bigger than the limit is refused.
-        var huge = Dsn(returnPath, "gone@example.net");
+        var huge = TestReports.Dsn(returnPath, "gone@example.net");
         ((MultipartReport)huge.Body!).Add(new TextPart("plain") { Text = new string('x', 300_000) });
         var tooBig = await Assert.ThrowsAsync<SmtpCommandException>(() =>
             client.SendAsync(huge, MailboxAddress.Parse("MAILER-DAEMON@relay.example.org"), [MailboxAddress.Parse(returnPath)]));
@@ -70,7 +55,7 @@ public sealed class BounceEndpointTests
         Assert.Equal("active", await db.ScalarAsync<string>("select status from subscribers where email = 'gone@example.net'"));
 
         // The DSN to the return path: accepted once processed, and the subscriber is bounced.
-        await client.SendAsync(Dsn(returnPath, "gone@example.net"), new MailboxAddress("", ""), [MailboxAddress.Parse(returnPath)]);
+        await client.SendAsync(TestReports.Dsn(returnPath, "gone@example.net"), new MailboxAddress("", ""), [MailboxAddress.Parse(returnPath)]);
         await client.DisconnectAsync(true);
         Assert.Equal("bounced", await db.ScalarAsync<string>("select status from subscribers where email = 'gone@example.net'"));
         Assert.Equal("active", await db.ScalarAsync<string>("select status from subscribers where email = 'here@example.net'"));

@@ -57,23 +57,6 @@ public sealed class BounceProcessingTests : IAsyncLifetime
         return _smtp.Messages.ToDictionary(m => m.Recipients[0], m => (m.MailFrom, m.Message.MessageId!, latest[m.Recipients[0]]));
     }
 
-    private static MimeMessage Dsn(string to, string recipient, string status, string diagnostic, string? originalMessageId = null)
-    {
-        var report = new MultipartReport("delivery-status");
-        report.Add(new TextPart("plain") { Text = $"This is the mail system at host mx.example.net.\n\n<{recipient}>: {diagnostic}\n" });
-        var fields = new MessageDeliveryStatus();
-        fields.StatusGroups.Add(new HeaderList { { "Reporting-MTA", "dns; mx.example.net" } });
-        fields.StatusGroups.Add(new HeaderList { { "Final-Recipient", $"rfc822; {recipient}" }, { "Action", "failed" }, { "Status", status }, { "Diagnostic-Code", $"smtp; {diagnostic}" } });
-        report.Add(fields);
-        if (originalMessageId is not null)
-            report.Add(new TextPart("rfc822-headers") { Text = $"Message-ID: <{originalMessageId}>\nTo: {recipient}\nSubject: Top ML Papers\n" });
-        var message = new MimeMessage { Subject = "Undelivered Mail Returned to Sender", Body = report };
-        message.From.Add(new MailboxAddress("Mail Delivery System", "MAILER-DAEMON@mx.example.net"));
-        message.To.Add(MailboxAddress.Parse(to));
-        message.Headers.Add("Auto-Submitted", "auto-replied");
-        return message;
-    }
-
     private static MimeMessage Complaint(string recipient, string originalMessageId)
     {
         var report = new MultipartReport("feedback-report");
@@ -105,7 +88,7 @@ public sealed class BounceProcessingTests : IAsyncLifetime
         Assert.Equal(gone.DeliveryId, byMessageId);
         Assert.NotEqual(gone.MailFrom, sent["here@example.net"].MailFrom);
 
-        var dsn = Dsn(gone.MailFrom, "gone@example.net", "5.1.1", "550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown in virtual mailbox table");
+        var dsn = TestReports.Dsn(gone.MailFrom, "gone@example.net", "5.1.1", "550 5.1.1 <gone@example.net>: Recipient address rejected: User unknown in virtual mailbox table");
         var result = await Processor.ProcessAsync(dsn, [gone.MailFrom], BounceSource.Smtp);
         Assert.Equal((BounceOutcome.Applied, BounceKind.Hard), (result.Outcome, result.Verdict!.Kind));
         Assert.Equal("bounced", await StatusOf("gone@example.net"));
@@ -137,10 +120,10 @@ public sealed class BounceProcessingTests : IAsyncLifetime
         var forgedId = $"{victim.DeliveryId:x16}0000000000000000@example.org";
         foreach (var (report, envelope) in new[]
         {
-            (Dsn(forgedPath, "victim@example.net", "5.1.1", "550 5.1.1 User unknown"), forgedPath),
-            (Dsn("postmaster@example.org", "victim@example.net", "5.1.1", "550 5.1.1 User unknown", forgedId), "postmaster@example.org"),
-            (Dsn(sent["other@example.net"].MailFrom, "victim@example.net", "5.1.1", "550 5.1.1 User unknown"), sent["other@example.net"].MailFrom),
-            (Dsn("postmaster@example.org", "victim@example.net", "5.1.1", "550 5.1.1 User unknown"), "postmaster@example.org"),
+            (TestReports.Dsn(forgedPath, "victim@example.net", "5.1.1", "550 5.1.1 User unknown"), forgedPath),
+            (TestReports.Dsn("postmaster@example.org", "victim@example.net", "5.1.1", "550 5.1.1 User unknown", forgedId), "postmaster@example.org"),
+            (TestReports.Dsn(sent["other@example.net"].MailFrom, "victim@example.net", "5.1.1", "550 5.1.1 User unknown"), sent["other@example.net"].MailFrom),
+            (TestReports.Dsn("postmaster@example.org", "victim@example.net", "5.1.1", "550 5.1.1 User unknown"), "postmaster@example.org"),
         })
             Assert.Equal(BounceOutcome.Unmatched, (await Processor.ProcessAsync(report, [envelope], BounceSource.Smtp)).Outcome);
         Assert.Equal("active", await StatusOf("victim@example.net"));
@@ -172,8 +155,8 @@ public sealed class BounceProcessingTests : IAsyncLifetime
             var sent = await SendAsync(week == 1 ? ["full@example.net", "blocked@example.net"] : []);
             var full = sent["full@example.net"];
             var blocked = sent["blocked@example.net"];
-            Assert.Equal(BounceKind.Soft, (await Processor.ProcessAsync(Dsn(full.MailFrom, "full@example.net", "5.2.2", "552 5.2.2 Mailbox full"), [full.MailFrom], BounceSource.Smtp)).Verdict!.Kind);
-            Assert.Equal(BounceKind.Block, (await Processor.ProcessAsync(Dsn(blocked.MailFrom, "blocked@example.net", "5.7.1",
+            Assert.Equal(BounceKind.Soft, (await Processor.ProcessAsync(TestReports.Dsn(full.MailFrom, "full@example.net", "5.2.2", "552 5.2.2 Mailbox full"), [full.MailFrom], BounceSource.Smtp)).Verdict!.Kind);
+            Assert.Equal(BounceKind.Block, (await Processor.ProcessAsync(TestReports.Dsn(blocked.MailFrom, "blocked@example.net", "5.7.1",
                 "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"), [blocked.MailFrom], BounceSource.Smtp)).Verdict!.Kind);
             Assert.Equal(week < 3 ? "active" : "bounced", await StatusOf("full@example.net"));
             Assert.Equal("active", await StatusOf("blocked@example.net"));

@@ -72,53 +72,18 @@ public sealed class PrivatePostfix : IDisposable
         System.IO.Directory.CreateDirectory(Path.Combine(queue, "pid"));
         foreach (var name in new[] { "incoming", "active", "deferred", "defer", "bounce", "flush", "hold", "saved", "trace", "corrupt", "private", "public", "maildrop" })
             System.IO.Directory.CreateDirectory(Path.Combine(queue, name));
-        Run("chown", "-R", "postfix", queue, data);
-        Run("chown", "root", Path.Combine(queue, "pid"));
-        Run("chgrp", "postdrop", Path.Combine(queue, "public"), Path.Combine(queue, "maildrop"));
-        Run("chmod", ["700", .. new[] { "incoming", "active", "deferred", "defer", "bounce", "flush", "hold", "saved", "trace", "corrupt", "private" }.Select(n => Path.Combine(queue, n))]);
-        Run("chmod", "710", Path.Combine(queue, "public"));
-        Run("chmod", "1730", Path.Combine(queue, "maildrop"));
+        PrivateDaemon.Run("chown", "-R", "postfix", queue, data);
+        PrivateDaemon.Run("chown", "root", Path.Combine(queue, "pid"));
+        PrivateDaemon.Run("chgrp", "postdrop", Path.Combine(queue, "public"), Path.Combine(queue, "maildrop"));
+        PrivateDaemon.Run("chmod", ["700", .. new[] { "incoming", "active", "deferred", "defer", "bounce", "flush", "hold", "saved", "trace", "corrupt", "private" }.Select(n => Path.Combine(queue, n))]);
+        PrivateDaemon.Run("chmod", "710", Path.Combine(queue, "public"));
+        PrivateDaemon.Run("chmod", "1730", Path.Combine(queue, "maildrop"));
         _master = Process.Start(new ProcessStartInfo(Master, ["-c", Directory, "-d"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (true)
-        {
-            try
-            {
-                using var probe = new System.Net.Sockets.TcpClient();
-                probe.Connect("127.0.0.1", Port);
-                return;
-            }
-            catch (System.Net.Sockets.SocketException) when (DateTime.UtcNow < deadline && !_master.HasExited)
-            {
-                Thread.Sleep(100);
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                throw new InvalidOperationException($"Postfix did not start: {(_master.HasExited ? _master.StandardError.ReadToEnd() : "no answer")}\n{Log()}");
-            }
-        }
+        PrivateDaemon.WaitForPorts(_master, "Postfix", Log, Port);
     }
 
     /// <summary>What Postfix logged (for failure messages).</summary>
-    public string Log()
-    {
-        var path = Path.Combine(Directory, "maillog");
-        return File.Exists(path) ? File.ReadAllText(path) : "";
-    }
+    public string Log() => PrivateDaemon.ReadLog(Path.Combine(Directory, "maillog"));
 
-    public void Dispose()
-    {
-        try { _master.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-        _master.WaitForExit(5000);
-        // Postfix's children exit once the master is gone; the folder goes after them.
-        try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-        _master.Dispose();
-    }
-
-    private static void Run(string tool, params string[] arguments)
-    {
-        using var process = Process.Start(new ProcessStartInfo(tool, arguments) { RedirectStandardError = true })!;
-        process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{tool} {string.Join(' ', arguments)}: {process.StandardError.ReadToEnd()}");
-    }
+    public void Dispose() => PrivateDaemon.Stop(_master, Directory);
 }
