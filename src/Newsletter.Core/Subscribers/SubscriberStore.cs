@@ -75,6 +75,7 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
                 issues_from = case when @status = 'active' and status <> 'active' then {IssuesFromNow} else issues_from end,
                 unsubscribed_at = case when @status = 'unsubscribed' and status <> 'unsubscribed' then @now
                                        when @status = 'active' then null else unsubscribed_at end,
+                status_reason = case when @status = 'active' then null else status_reason end,
                 updated_at = @now
             where id = @id
             returning {Columns}
@@ -99,6 +100,11 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
             };
             if (@event is not null)
                 await Subscriptions.RecordAsync(connection, tx, old.Id, now, @event, ChangeSource.Admin, $"{Wire.Name(old.Status)} -> {Wire.Name(updated.Status)}", ClientInfo.None, ct);
+            // An admin who puts a bounced or complaining subscriber back lifts what suppressed them.
+            if (updated.Status == SubscriberStatus.Active)
+                await connection.ExecuteAsync(new CommandDefinition(
+                    "delete from suppressions where email_hash = sha256(convert_to(lower(@email), 'UTF8')) and reason = 'complaint'",
+                    new { email = old.Email }, tx, cancellationToken: ct));
         }
         if (updated.Cadence != old.Cadence)
             await Subscriptions.RecordAsync(connection, tx, old.Id, now, "cadence_changed", ChangeSource.Admin, $"{Wire.Name(old.Cadence)} -> {Wire.Name(updated.Cadence)}", ClientInfo.None, ct);

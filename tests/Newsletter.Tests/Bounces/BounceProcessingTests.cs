@@ -144,6 +144,15 @@ public sealed class BounceProcessingTests : IAsyncLifetime
         // No import or admin brings the address back.
         await Assert.ThrowsAsync<ConflictException>(() => _services.GetRequiredService<SubscriberStore>()
             .AddActiveAsync(new NewSubscriber("annoyed@example.net", null, Cadence.Weekly, Language.En)));
+
+        // A wrong complaint (a reader who clicked "spam" by mistake) is lifted by an admin, and says so.
+        var lifted = await _services.GetRequiredService<SubscriberStore>().UpdateAsync("annoyed@example.net", null, null, SubscriberStatus.Active);
+        Assert.Equal(SubscriberStatus.Active, lifted.Status);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from suppressions"));
+        Assert.Equal("admin unsubscribed -> active", await _db.ScalarAsync<string>(
+            "select e.source || ' ' || e.detail from subscription_events e join subscribers s on s.id = e.subscriber_id where s.email = 'annoyed@example.net' order by e.id desc limit 1"));
+        await _services.GetRequiredService<IssueStore>().ImportAsync(SampleIssue.Document with { Slug = "after-the-complaint" }, publish: true);
+        Assert.Contains("annoyed@example.net", (await SendAsync()).Keys);
     }
 
     [Fact]

@@ -34,6 +34,22 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     public static async Task<ServiceProcess> StartAsync(string connectionString, IReadOnlyDictionary<string, string?>? extra = null, bool healthy = true)
     {
+        // A free port can be taken by another process (an outgoing connection) before the service
+        // binds it: then it starts again on another one.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(connectionString, extra, healthy);
+            }
+            catch (PortTakenException) when (attempt < 5) { }
+        }
+    }
+
+    private sealed class PortTakenException(string message) : Exception(message);
+
+    private static async Task<ServiceProcess> StartOnceAsync(string connectionString, IReadOnlyDictionary<string, string?>? extra, bool healthy)
+    {
         var port = LoopbackPort.Free();
         var baseAddress = new Uri($"http://127.0.0.1:{port}");
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = NewsletterProcess.TempDirectory(), RedirectStandardOutput = true, RedirectStandardError = true };
@@ -51,7 +67,12 @@ public sealed class ServiceProcess : IAsyncDisposable
         while (DateTime.UtcNow < deadline)
         {
             if (service._process.HasExited)
-                throw new InvalidOperationException($"newsletter run exited with {service._process.ExitCode}: {await service._error}");
+            {
+                var error = await service._error;
+                throw error.Contains("address already in use", StringComparison.OrdinalIgnoreCase)
+                    ? new PortTakenException(error)
+                    : new InvalidOperationException($"newsletter run exited with {service._process.ExitCode}: {error}");
+            }
             try
             {
                 var health = await service.Http.GetAsync("/health");
