@@ -37,13 +37,15 @@ public sealed record BounceResult(BounceOutcome Outcome, long? DeliveryId, Bounc
 /// <c>Newsletter__Bounces__SoftWindow</c> and the subscriber becomes bounced;</item>
 /// <item><c>complaint</c>: unsubscribed at once (history source <c>complaint</c>) and the address
 /// suppressed, so no import adds it again;</item>
-/// <item><c>block</c>: nothing happens to the subscriber; it is counted for the run.</item>
+/// <item><c>block</c>: nothing happens to the subscriber; it is counted for the run, and past
+/// <c>Newsletter__Bounces__BlockRatePause</c> of the run's sent messages (and at least
+/// <c>BlockMinimum</c> blocks) the run pauses with the reason, as it does on a systemic 5.7.x.</item>
 /// </list>
 /// Each report is stored once per delivery (by its Message-ID, or its body), with the delivery marked
 /// "bounced after delivery: ..." and the change in the subscriber's history, in one transaction.
 /// </summary>
 public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOptions<BounceOptions> options, TimeProvider clock,
-    ILogger<BounceProcessor> logger, Delivery.DeliveryMetrics? metrics = null)
+    ILogger<BounceProcessor> logger, Newsletter.Delivery.SendLedger ledger, Newsletter.Delivery.DeliveryMetrics? metrics = null)
 {
     public async Task<BounceResult> ProcessAsync(MimeMessage message, IReadOnlyList<string> envelopeRecipients, BounceSource source, CancellationToken ct = default)
     {
@@ -113,6 +115,7 @@ public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOpt
         }
         await tx.CommitAsync(ct);
         metrics?.Bounce(BounceKinds.Name(verdict.Kind));
+        if (verdict.Kind == BounceKind.Block) await PauseIfBlockedAsync(found.RunId, detail, ct);
         logger.LogInformation("Delivery {DeliveryId}: {Kind} ({Detail})", found.Id, BounceKinds.Name(verdict.Kind), detail);
         return new BounceResult(BounceOutcome.Applied, found.Id, verdict);
     }
@@ -146,6 +149,26 @@ public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOpt
             from deliveries d join subscribers s on s.id = d.subscriber_id where d.id = @id
             """, new { id }, cancellationToken: ct));
         return delivery is null ? null : (delivery, byEnvelope);
+    }
+
+    /// <summary>Pauses a run that is still sending once receivers refuse the sender for too many of its messages.</summary>
+    private async Task PauseIfBlockedAsync(long runId, string detail, CancellationToken ct)
+    {
+        var o = options.Value;
+        if (o.BlockRatePause <= 0) return;
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var (blocks, sent) = await connection.QuerySingleAsync<(long, long)>(new CommandDefinition($"""
+            select (select count(*) from bounce_events where run_id = @runId and kind = 'block'),
+                   (select count(*) from deliveries where run_id = @runId and status = {Newsletter.Delivery.LedgerStates.Sql(Newsletter.Delivery.DeliveryStatus.Sent)})
+            """, new { runId }, cancellationToken: ct));
+        if (blocks < o.BlockMinimum || blocks < o.BlockRatePause * Math.Max(sent, 1)) return;
+        try
+        {
+            await ledger.PauseAsync(runId,
+                $"receivers refused the sender for {blocks} of {sent} sent messages (Newsletter__Bounces__BlockRatePause is {o.BlockRatePause:P1}); last: {detail}", ct);
+            logger.LogError("Run {RunId} paused: receivers refused the sender for {Blocks} of {Sent} messages", runId, blocks, sent);
+        }
+        catch (Validation.ConflictException) { } // finished, cancelled or already paused
     }
 
     private static Task BounceAsync(NpgsqlConnection connection, NpgsqlTransaction tx, long subscriberId, string detail, DateTime now, CancellationToken ct) =>

@@ -24,6 +24,16 @@ public sealed class BounceOptions
     /// <summary>Reports one client address may hand the SMTP endpoint per minute (more are refused with 421, and the MTA retries later).</summary>
     public int MessagesPerMinute { get; set; } = 600;
 
+    /// <summary>
+    /// The share of a run's sent messages that receivers may refuse because of the sender (blocks:
+    /// reputation, spam filters, authentication, rate) before the run pauses with the reason, so an
+    /// operator looks before the rest of the list is burnt (0: never pause).
+    /// </summary>
+    public double BlockRatePause { get; set; } = 0.02;
+
+    /// <summary>Blocks a run must have before <see cref="BlockRatePause"/> applies (a few blocks of a small run say little).</summary>
+    public int BlockMinimum { get; set; } = 20;
+
     /// <summary>Soft bounces (a full mailbox, a suspended account) within <see cref="SoftWindow"/> after which the subscriber is suppressed.</summary>
     public int SoftLimit { get; set; } = 3;
 

@@ -179,6 +179,9 @@ internal sealed class BounceOptionsValidator : IValidateOptions<BounceOptions>
             errors.Add($"Newsletter__Bounces__MaxMessageBytes: must be between 10000 and 100000000 (got {o.MaxMessageBytes})");
         if (o.MessagesPerMinute is < 1 or > 1_000_000)
             errors.Add($"Newsletter__Bounces__MessagesPerMinute: must be between 1 and 1000000 (got {o.MessagesPerMinute})");
+        if (o.BlockRatePause is < 0 or > 1 || double.IsNaN(o.BlockRatePause))
+            errors.Add($"Newsletter__Bounces__BlockRatePause: must be between 0 and 1 (got {o.BlockRatePause})");
+        if (o.BlockMinimum is < 1 or > 1_000_000) errors.Add($"Newsletter__Bounces__BlockMinimum: must be between 1 and 1000000 (got {o.BlockMinimum})");
         if (o.SoftLimit is < 1 or > 100) errors.Add($"Newsletter__Bounces__SoftLimit: must be between 1 and 100 (got {o.SoftLimit})");
         if (o.SoftWindow < TimeSpan.FromDays(1) || o.SoftWindow > TimeSpan.FromDays(365))
             errors.Add($"Newsletter__Bounces__SoftWindow: must be between 1 and 365 days (got {o.SoftWindow})");

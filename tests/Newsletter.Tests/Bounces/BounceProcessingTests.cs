@@ -173,4 +173,34 @@ public sealed class BounceProcessingTests : IAsyncLifetime
         Assert.Contains("3 soft bounces within 30 days", await _db.ScalarAsync<string>("select status_reason from subscribers where email = 'full@example.net'"));
         Assert.Equal(3L, await _db.ScalarAsync<long>("select count(*) from bounce_events where kind = 'block'"));
     }
+
+    [Fact]
+    public async Task A_run_whose_messages_receivers_refuse_too_often_pauses_with_the_reason()
+    {
+        // Two messages per batch, so the run is still sending after the first batch.
+        var services = _db.Services(_clock, new SmtpTransport(new SmtpOptions { Host = "127.0.0.1", Port = _smtp.Port, Security = SmtpSecurity.None }),
+            delivery: new DeliveryOptions { BatchSize = 2, Lanes = 1 }, bounces: new BounceOptions { Domain = BounceDomain, BlockMinimum = 2, BlockRatePause = 0.5 });
+        await services.GetRequiredService<IssueStore>().ImportAsync(SampleIssue.Document, publish: true);
+        foreach (var reader in new[] { "a@example.net", "b@example.net", "c@example.net", "d@example.net" })
+            await services.GetRequiredService<SubscriberStore>().AddActiveAsync(new NewSubscriber(reader, null, Cadence.Weekly, Language.En));
+        _clock.Advance(TimeSpan.FromDays(7));
+        var (run, _) = await services.GetRequiredService<SendLedger>().StartDigestAsync(Cadence.Weekly, null);
+        await using (var engine = services.GetRequiredService<DeliveryEngine>()) await engine.DeliverBatchAsync();
+        Assert.Equal(2, _smtp.Messages.Count);
+
+        var processor = services.GetRequiredService<BounceProcessor>();
+        foreach (var message in _smtp.Messages)
+        {
+            var result = await processor.ProcessAsync(TestReports.Dsn(message.MailFrom, message.Recipients[0], "5.7.1",
+                "550 5.7.1 Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org"), [message.MailFrom], BounceSource.Smtp);
+            Assert.Equal(BounceKind.Block, result.Verdict!.Kind);
+        }
+        var paused = await services.GetRequiredService<SendLedger>().GetAsync(run.Id);
+        Assert.Equal("paused", paused!.Status);
+        Assert.Contains("receivers refused the sender for 2 of 2 sent messages", paused.PauseReason);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from subscribers where status <> 'active'"));
+        // Paused: the rest of the list waits for an operator.
+        await using (var engine = services.GetRequiredService<DeliveryEngine>()) await engine.DeliverBatchAsync();
+        Assert.Equal(2, _smtp.Messages.Count);
+    }
 }
