@@ -350,7 +350,12 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         returning d.id
         """;
 
-    /// <summary>A claimed delivery whose subscriber left (or is suppressed) since: cancelled, its issues given back.</summary>
+    /// <summary>
+    /// A claimed delivery whose subscriber left (or is suppressed) since: cancelled, its issues given
+    /// back. The reason is checked again: a mark can also fail because the claim itself was lost (the
+    /// lease ran out while the database was away, and another worker took the delivery), and then the
+    /// delivery belongs to that worker and must not be cancelled under it.
+    /// </summary>
     internal void CancelNotActive(LedgerWriter writer, long id)
     {
         writer.Add(CancelClaimedSql, id, Now(), "subscriber is no longer active");
@@ -358,8 +363,10 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     }
 
     private static readonly string CancelClaimedSql = $"""
-        update deliveries set status = {Cancelled}, last_error = $3, lease_until = null, updated_at = $2
-        where id = $1 and status = {Claimed}
+        update deliveries d set status = {Cancelled}, last_error = $3, lease_until = null, updated_at = $2
+        where d.id = $1 and d.status = {Claimed}
+          and not exists (select 1 from subscribers s where s.id = d.subscriber_id and s.status = 'active'
+                          and not exists (select 1 from suppressions x where x.email_hash = sha256(convert_to(lower(s.email), 'UTF8'))))
         """;
 
     private static readonly string ReleaseReceiptsIfCancelledSql =

@@ -127,7 +127,7 @@ public sealed class AdminApiTests
 
         var id = (await JsonOf(await admin.PostAsync("/api/sends", Json($$"""{"issue":"{{issue.Slug}}"}""")))).GetProperty("id").GetInt64();
         JsonElement run = default;
-        for (var i = 0; i < 100 && (run.ValueKind == JsonValueKind.Undefined || run.GetProperty("status").GetString() != "done"); i++)
+        for (var i = 0; i < 600 && (run.ValueKind == JsonValueKind.Undefined || run.GetProperty("status").GetString() != "done"); i++)
         {
             await Task.Delay(100);
             run = await JsonOf(await admin.GetAsync($"/api/sends/{id}"));
@@ -150,7 +150,7 @@ public sealed class AdminApiTests
 
         var resend = await JsonOf(await admin.PostAsync($"/api/sends/{id}/resend", Json("""{"failed":true}""")));
         Assert.Equal(1, resend.GetProperty("requeued").GetInt32());
-        for (var i = 0; i < 100 && !smtp.Accepted.Contains("full@example.org"); i++) await Task.Delay(100);
+        for (var i = 0; i < 600 && !smtp.Accepted.Contains("full@example.org"); i++) await Task.Delay(100);
         Assert.Equal(["full@example.org", "one@example.org", "two@example.org"], smtp.Accepted.Order());
         using (var badFlag = await admin.PostAsync($"/api/sends/{id}/resend", Json("""{"failed":"yes"}""")))
             Assert.Equal("failed", (await JsonOf(badFlag)).GetProperty("field").GetString());
