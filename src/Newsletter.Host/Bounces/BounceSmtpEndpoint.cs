@@ -66,7 +66,7 @@ public sealed class BounceSmtpEndpoint(IOptions<BounceOptions> options, BouncePr
         public Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken)
         {
             using var lease = limiter.AttemptAcquire(ClientAddress(context));
-            if (!lease.IsAcquired) throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.ServiceClosingTransmissionChannel, "4.7.0 Too many messages, slow down"), true);
+            if (!lease.IsAcquired) throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.ServiceUnavailable, "4.7.0 Too many messages, slow down"), true);
             return Task.FromResult(true);
         }
 
@@ -100,7 +100,7 @@ public sealed class BounceSmtpEndpoint(IOptions<BounceOptions> options, BouncePr
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 logger.LogError(e, "A report from {Client} could not be processed; the sender will retry", ClientAddress(context));
-                return new SmtpResponse(SmtpReplyCode.MailboxUnavailable, "4.3.0 Try again later");
+                return new SmtpResponse(SmtpReplyCode.Aborted, "4.3.0 Try again later");
             }
         }
     }
