@@ -5,6 +5,7 @@ using MimeKit;
 using Newsletter.Issues;
 using Newsletter.Subscribers;
 using Newsletter.Tests.Infrastructure;
+using Newsletter.Tests.Web;
 
 namespace Newsletter.Tests.Bounces;
 
@@ -74,6 +75,25 @@ public sealed class BounceEndpointTests
             Assert.Equal("kind", System.Text.Json.JsonDocument.Parse(await badKind.Content.ReadAsStringAsync()).RootElement.GetProperty("field").GetString());
         }
         Assert.Contains("newsletter_bounces_total{kind=\"hard\"} 1", await admin.GetStringAsync("/metrics"));
+        // A complaint about the other reader's copy, by the same way in; then the dashboard shows the run's rates.
+        var here = smtp.Messages.Single(m => m.Recipients[0] == "here@example.net");
+        using (var again = new SmtpClient())
+        {
+            await again.ConnectAsync("127.0.0.1", port, MailKit.Security.SecureSocketOptions.None);
+            await again.SendAsync(TestReports.Complaint("here@example.net", here.Message.MessageId!, here.MailFrom), new MailboxAddress("", ""), [MailboxAddress.Parse(here.MailFrom)]);
+            await again.DisconnectAsync(true);
+        }
+        Assert.Equal("unsubscribed", await db.ScalarAsync<string>("select status from subscribers where email = 'here@example.net'"));
+        using var page = new PageClient(service.BaseAddress);
+        await page.GetAsync("/admin/login");
+        Assert.Equal(HttpStatusCode.SeeOther, (await page.PostAsync("/admin/login", [("key", ServiceProcess.AdminKey)])).Status);
+        var runPage = PageClient.Text((await page.GetAsync($"/admin/runs/{id}")).Html);
+        Assert.Contains("After delivery: 1 dead addresses (50.0 %)", runPage);
+        Assert.Contains("1 complaints (50.00 %", runPage);
+        var overview = (await page.GetAsync("/admin/")).Html;
+        Assert.Contains("Complaint rate per run, last 20 runs: 1 of 1 runs above 0.3 %", overview);
+        Assert.Contains("class=\"bar over\"", overview);
+
         var cli = await NewsletterProcess.RunAsync(db, NewsletterProcess.TempDirectory(), "bounce", "list", "--kind", "hard");
         Assert.True(cli.ExitCode == 0, cli.Error);
         Assert.Contains("gone@example.net", cli.Output);

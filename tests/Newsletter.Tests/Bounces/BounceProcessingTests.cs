@@ -57,22 +57,6 @@ public sealed class BounceProcessingTests : IAsyncLifetime
         return _smtp.Messages.ToDictionary(m => m.Recipients[0], m => (m.MailFrom, m.Message.MessageId!, latest[m.Recipients[0]]));
     }
 
-    private static MimeMessage Complaint(string recipient, string originalMessageId)
-    {
-        var report = new MultipartReport("feedback-report");
-        report.Add(new TextPart("plain") { Text = "This is an email abuse report for an email message received from IP 192.0.2.1." });
-        var feedback = new MimePart("message", "feedback-report")
-        {
-            Content = new MimeContent(new MemoryStream(System.Text.Encoding.ASCII.GetBytes($"Feedback-Type: abuse\r\nUser-Agent: Yahoo!-Mail-Feedback/2.0\r\nVersion: 0.1\r\nOriginal-Rcpt-To: {recipient}\r\n"))),
-        };
-        report.Add(feedback);
-        report.Add(new TextPart("rfc822-headers") { Text = $"Message-ID: <{originalMessageId}>\nTo: {recipient}\n" });
-        var message = new MimeMessage { Subject = "FW: Top ML Papers", Body = report };
-        message.From.Add(new MailboxAddress("", "feedback@arf.mail.yahoo.com"));
-        message.To.Add(new MailboxAddress("", "abuse@example.org"));
-        return message;
-    }
-
     private async Task<string> StatusOf(string email) => (await _db.ScalarAsync<string>($"select status from subscribers where email = '{email}'"))!;
 
     [Fact]
@@ -135,7 +119,7 @@ public sealed class BounceProcessingTests : IAsyncLifetime
     public async Task A_complaint_found_by_its_message_id_unsubscribes_and_suppresses_the_address()
     {
         var sent = await SendAsync("annoyed@example.net");
-        var result = await Processor.ProcessAsync(Complaint("annoyed@example.net", sent["annoyed@example.net"].MessageId), [], BounceSource.Mailbox);
+        var result = await Processor.ProcessAsync(TestReports.Complaint("annoyed@example.net", sent["annoyed@example.net"].MessageId), [], BounceSource.Mailbox);
         Assert.Equal((BounceOutcome.Applied, BounceKind.Complaint), (result.Outcome, result.Verdict!.Kind));
         Assert.Equal("unsubscribed", await StatusOf("annoyed@example.net"));
         Assert.Equal("complaint", await _db.ScalarAsync<string>(
@@ -170,6 +154,11 @@ public sealed class BounceProcessingTests : IAsyncLifetime
             Assert.Equal(week < 3 ? "active" : "bounced", await StatusOf("full@example.net"));
             Assert.Equal("active", await StatusOf("blocked@example.net"));
         }
+        var perRun = await _services.GetRequiredService<BounceEvents>().PerRunAsync(20);
+        Assert.Equal(3, perRun.Count);
+        Assert.All(perRun, r => Assert.Equal((2L, 1L, 1L, 0L, 0L), (r.Sent, r.Soft, r.Block, r.Hard, r.Complaint)));
+        Assert.Equal(0.5, perRun[0].Rate(perRun[0].Block));
+        Assert.Single(await _services.GetRequiredService<BounceEvents>().PerRunAsync(1, perRun[1].RunId));
         Assert.Contains("3 soft bounces within 30 days", await _db.ScalarAsync<string>("select status_reason from subscribers where email = 'full@example.net'"));
         Assert.Equal(3L, await _db.ScalarAsync<long>("select count(*) from bounce_events where kind = 'block'"));
     }

@@ -23,4 +23,21 @@ public static class TestReports
         message.Headers.Add("Auto-Submitted", "auto-replied");
         return message;
     }
+
+    /// <summary>An RFC 5965 abuse report (Yahoo's layout) about <paramref name="recipient"/>'s copy of <paramref name="originalMessageId"/>.</summary>
+    public static MimeMessage Complaint(string recipient, string originalMessageId, string to = "abuse@example.org")
+    {
+        var report = new MultipartReport("feedback-report");
+        report.Add(new TextPart("plain") { Text = "This is an email abuse report for an email message received from IP 192.0.2.1." });
+        var feedback = new MimePart("message", "feedback-report")
+        {
+            Content = new MimeContent(new MemoryStream(System.Text.Encoding.ASCII.GetBytes($"Feedback-Type: abuse\r\nUser-Agent: Yahoo!-Mail-Feedback/2.0\r\nVersion: 0.1\r\nOriginal-Rcpt-To: {recipient}\r\n"))),
+        };
+        report.Add(feedback);
+        report.Add(new TextPart("rfc822-headers") { Text = $"Message-ID: <{originalMessageId}>\nTo: {recipient}\n" });
+        var message = new MimeMessage { Subject = "FW: Top ML Papers", Body = report };
+        message.From.Add(new MailboxAddress("", "feedback@arf.mail.yahoo.com"));
+        message.To.Add(MailboxAddress.Parse(to));
+        return message;
+    }
 }

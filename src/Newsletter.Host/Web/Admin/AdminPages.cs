@@ -83,8 +83,11 @@ public static class AdminPages
 
     // ---- pages -----------------------------------------------------------------------------
 
+    /// <summary>Gmail's line: a sender whose spam-complaint rate stays above it is throttled or blocked.</summary>
+    private const double ComplaintLimit = 0.003;
+
     private static async Task<IResult> Overview(HttpContext http, string? notice, SubscriberStore subscribers, SendLedger ledger, SendReports reports,
-        CancellationToken ct) =>
+        Newsletter.Bounces.BounceEvents bounces, CancellationToken ct) =>
         Page(http, "admin/Overview", new AdminOverviewPage
         {
             Title = "Overview", Notice = notice,
@@ -92,6 +95,7 @@ public static class AdminPages
             Runs = await ledger.ListAsync(10, ct),
             SentChart = SvgChart.Bars(await reports.SentPerDayAsync(30, ct), "Messages sent per day, last 30 days", "messages"),
             SubscribersChart = SvgChart.Bars(await reports.SubscribersPerDayAsync(30, ct), "Active subscribers, last 30 days", "subscribers"),
+            ComplaintsChart = SvgChart.Rates(await bounces.PerRunAsync(20, ct: ct), "Complaint rate per run, last 20 runs", ComplaintLimit),
         });
 
     private static async Task<IResult> StartSend(HttpContext http, SendLedger ledger, CancellationToken ct)
@@ -151,7 +155,8 @@ public static class AdminPages
         return new SeeOtherResult($"/admin/runs/{(await ledger.StartBroadcastAsync(slug, ct)).Run.Id}");
     }
 
-    private static async Task<IResult> Run(HttpContext http, long id, string? notice, SendLedger ledger, SendReports reports, CancellationToken ct)
+    private static async Task<IResult> Run(HttpContext http, long id, string? notice, SendLedger ledger, SendReports reports,
+        Newsletter.Bounces.BounceEvents bounces, CancellationToken ct)
     {
         var run = await ledger.GetAsync(id, ct) ?? throw new NotFoundException("id", $"No run has id {id}.");
         return Page(http, "admin/Run", new AdminRunPage
@@ -160,6 +165,7 @@ public static class AdminPages
             Progress = await reports.ProgressAsync(id, ct),
             Failed = await reports.DeliveriesAsync(id, DeliveryStatus.Failed, 0, 50, ct),
             Uncertain = await reports.DeliveriesAsync(id, DeliveryStatus.Uncertain, 0, 50, ct),
+            Bounces = (await bounces.PerRunAsync(1, id, ct))[0],
             RefreshSeconds = run.State == RunStatus.Sending ? 2 : null,
         });
     }
