@@ -87,63 +87,62 @@ public sealed class AdminSubscribersPage : AdminView
 /// <summary>Bar charts as inline SVG, drawn on the server: no script, no chart library.</summary>
 public static class SvgChart
 {
+    private const int Width = 600, Height = 180, Left = 44, Bottom = 24, Top = 12;
+
+    /// <summary>One bar: its height in the chart's unit, the tooltip, and whether it is over the chart's limit.</summary>
+    private readonly record struct Bar(double Value, string Tip, bool Over = false);
+
     /// <summary>
     /// Complaint rate per run as bars, with a dashed line at <paramref name="limit"/> (Gmail's 0.3 %):
     /// a bar above it is drawn as over.
     /// </summary>
     public static string Rates(IReadOnlyList<Newsletter.Bounces.RunBounces> runs, string title, double limit)
     {
-        const int width = 600, height = 180, left = 44, bottom = 24, top = 12;
         var max = Math.Max(limit * 2, runs.Count == 0 ? 0 : runs.Max(r => r.Rate(r.Complaint)));
-        var step = (width - left) / (double)Math.Max(1, runs.Count);
-        var plot = height - bottom - top;
-        var svg = new StringBuilder();
-        var id = "chart-" + string.Concat(title.Where(char.IsLetterOrDigit)).ToLowerInvariant();
-        var over = runs.Count(r => r.Rate(r.Complaint) > limit);
-        svg.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-labelledby=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\">");
-        svg.Append(CultureInfo.InvariantCulture, $"<title id=\"{id}\">{Escape(title)}: {over} of {runs.Count} runs above {limit:P1}</title>");
-        svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" y1=\"{height - bottom}\" x2=\"{width}\" y2=\"{height - bottom}\" class=\"axis\"/>");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left - 6}\" y=\"{top + 10}\" text-anchor=\"end\" class=\"label\">{max:P1}</text>");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left - 6}\" y=\"{height - bottom}\" text-anchor=\"end\" class=\"label\">0</text>");
-        for (var i = 0; i < runs.Count; i++)
-        {
-            var rate = runs[i].Rate(runs[i].Complaint);
-            var h = rate * plot / max;
-            var x = left + i * step + 1;
-            svg.Append(CultureInfo.InvariantCulture,
-                $"<rect x=\"{x:0.#}\" y=\"{height - bottom - h:0.#}\" width=\"{Math.Max(1, step - 2):0.#}\" height=\"{h:0.#}\" class=\"bar{(rate > limit ? " over" : "")}\"><title>Run {runs[i].RunId}: {runs[i].Complaint:N0} complaints of {runs[i].Sent:N0} sent ({rate:P2})</title></rect>");
-        }
-        var y = height - bottom - limit * plot / max;
-        svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" y1=\"{y:0.#}\" x2=\"{width}\" y2=\"{y:0.#}\" class=\"limit\" stroke-dasharray=\"6 4\"><title>Gmail's limit: {limit:P1}</title></line>");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{width}\" y=\"{y - 4:0.#}\" text-anchor=\"end\" class=\"label\">{limit:P1}</text>");
-        svg.Append("</svg>");
-        return svg.ToString();
+        var bars = runs.Select(r => new Bar(r.Rate(r.Complaint),
+            string.Create(CultureInfo.InvariantCulture, $"Run {r.RunId}: {r.Complaint:N0} complaints of {r.Sent:N0} sent ({r.Rate(r.Complaint):P2})"), r.Rate(r.Complaint) > limit)).ToList();
+        var summary = string.Create(CultureInfo.InvariantCulture, $"{bars.Count(b => b.Over)} of {runs.Count} runs above {limit:P1}");
+        return Draw(title, summary, string.Create(CultureInfo.InvariantCulture, $"{max:P1}"), max, bars, axis: null, limit);
     }
 
     public static string Bars(IReadOnlyList<DayCount> series, string title, string unit)
     {
-        const int width = 600, height = 180, left = 44, bottom = 24, top = 12;
         var max = Math.Max(1, series.Count == 0 ? 1 : series.Max(p => p.Count));
-        var step = (width - left) / (double)Math.Max(1, series.Count);
-        var plot = height - bottom - top;
+        var bars = series.Select(p => new Bar(p.Count, string.Create(CultureInfo.InvariantCulture, $"{p.Day:yyyy-MM-dd}: {p.Count:N0}"))).ToList();
+        var summary = string.Create(CultureInfo.InvariantCulture, $"{(series.Count == 0 ? 0 : series[^1].Count)} {unit} on the last day, at most {max}");
+        var axis = series.Count == 0 ? ((string, string)?)null
+            : (series[0].Day.ToString("MM-dd", CultureInfo.InvariantCulture), series[^1].Day.ToString("MM-dd", CultureInfo.InvariantCulture));
+        return Draw(title, summary, max.ToString("N0", CultureInfo.InvariantCulture), max, bars, axis, limit: null);
+    }
+
+    private static string Draw(string title, string summary, string maxLabel, double max, IReadOnlyList<Bar> bars, (string First, string Last)? axis, double? limit)
+    {
+        var step = (Width - Left) / (double)Math.Max(1, bars.Count);
+        var plot = Height - Bottom - Top;
         var svg = new StringBuilder();
         var id = "chart-" + string.Concat(title.Where(char.IsLetterOrDigit)).ToLowerInvariant();
-        svg.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-labelledby=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\">");
-        svg.Append(CultureInfo.InvariantCulture, $"<title id=\"{id}\">{Escape(title)}: {(series.Count == 0 ? 0 : series[^1].Count)} {Escape(unit)} on the last day, at most {max}</title>");
-        svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{left}\" y1=\"{height - bottom}\" x2=\"{width}\" y2=\"{height - bottom}\" class=\"axis\"/>");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left - 6}\" y=\"{top + 10}\" text-anchor=\"end\" class=\"label\">{max:N0}</text>");
-        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left - 6}\" y=\"{height - bottom}\" text-anchor=\"end\" class=\"label\">0</text>");
-        for (var i = 0; i < series.Count; i++)
+        svg.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart\" viewBox=\"0 0 {Width} {Height}\" role=\"img\" aria-labelledby=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\">");
+        svg.Append(CultureInfo.InvariantCulture, $"<title id=\"{id}\">{Escape(title)}: {Escape(summary)}</title>");
+        svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{Left}\" y1=\"{Height - Bottom}\" x2=\"{Width}\" y2=\"{Height - Bottom}\" class=\"axis\"/>");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 6}\" y=\"{Top + 10}\" text-anchor=\"end\" class=\"label\">{maxLabel}</text>");
+        svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left - 6}\" y=\"{Height - Bottom}\" text-anchor=\"end\" class=\"label\">0</text>");
+        for (var i = 0; i < bars.Count; i++)
         {
-            var h = series[i].Count * plot / (double)max;
-            var x = left + i * step + 1;
+            var h = bars[i].Value * plot / max;
+            var x = Left + i * step + 1;
             svg.Append(CultureInfo.InvariantCulture,
-                $"<rect x=\"{x:0.#}\" y=\"{height - bottom - h:0.#}\" width=\"{Math.Max(1, step - 2):0.#}\" height=\"{h:0.#}\" class=\"bar\"><title>{series[i].Day:yyyy-MM-dd}: {series[i].Count:N0}</title></rect>");
+                $"<rect x=\"{x:0.#}\" y=\"{Height - Bottom - h:0.#}\" width=\"{Math.Max(1, step - 2):0.#}\" height=\"{h:0.#}\" class=\"bar{(bars[i].Over ? " over" : "")}\"><title>{Escape(bars[i].Tip)}</title></rect>");
         }
-        if (series.Count > 0)
+        if (axis is { } days)
         {
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{left}\" y=\"{height - 6}\" class=\"label\">{series[0].Day:MM-dd}</text>");
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{width}\" y=\"{height - 6}\" text-anchor=\"end\" class=\"label\">{series[^1].Day:MM-dd}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Left}\" y=\"{Height - 6}\" class=\"label\">{days.First}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Width}\" y=\"{Height - 6}\" text-anchor=\"end\" class=\"label\">{days.Last}</text>");
+        }
+        if (limit is { } line)
+        {
+            var y = Height - Bottom - line * plot / max;
+            svg.Append(CultureInfo.InvariantCulture, $"<line x1=\"{Left}\" y1=\"{y:0.#}\" x2=\"{Width}\" y2=\"{y:0.#}\" class=\"limit\" stroke-dasharray=\"6 4\"><title>Gmail's limit: {line:P1}</title></line>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{Width}\" y=\"{y - 4:0.#}\" text-anchor=\"end\" class=\"label\">{line:P1}</text>");
         }
         svg.Append("</svg>");
         return svg.ToString();
