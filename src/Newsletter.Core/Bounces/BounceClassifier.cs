@@ -27,7 +27,7 @@ public static partial class BounceClassifier
         R("hostunknown", BounceKind.Hard, @"the account or domain may not exist"),
         R("spamdetected", BounceKind.Block, @"\bspam\b|junk mail|bulk mail|looks like (spam|unsolicited)|content (was )?rejected|message content|\bUCE\b|virus"),
         R("badreputation", BounceKind.Block, @"reputation|senderscore|sender score|poor (ip|sender)"),
-        R("blocked", BounceKind.Block, @"black ?list|block ?list|\bdnsbl\b|\brbl\b|spamhaus|spamcop|barracuda|\bblocked\b|\bbanned\b|my name was rejected|client host .* rejected|connection (refused|rejected)|sender (address )?(rejected|denied|refused)|not allowed to send|helo|ehlo"),
+        R("blocked", BounceKind.Block, @"black ?list|block ?list|\bdnsbl\b|\brbl\b|spamhaus|spamcop|barracuda|\bblocked\b|\bbanned\b|my name was rejected|(?<!recipient address rejected: )access denied|client host .* rejected|connection (refused|rejected)|sender (address )?(rejected|denied|refused)|not allowed to send|helo|ehlo"),
         R("authfailure", BounceKind.Block, @"\bspf\b|\bdkim\b|\bdmarc\b|authenticat|unauthenticated|not authori[sz]ed"),
         R("requireptr", BounceKind.Block, @"\bptr\b|reverse dns|reverse lookup|rdns|no (reverse|rdns)|cannot find your hostname|hostname lookup"),
         R("toomanyconn", BounceKind.Block, @"too many (connections|messages|recipients|errors)|rate limit|rate-limit|throttl|try again later|exceeded the (rate|limit)|sending limit"),
@@ -74,6 +74,17 @@ public static partial class BounceClassifier
                 // that arrives after DATA was written) passed the address check: the address is
                 // alive and a filter on the receiver's side refused the message.
                 if (rule.Reason == "userunknown" && AfterData().IsMatch(said) && !NoAccount().IsMatch(source))
+                    return new BounceVerdict(recipient, status, reply, BounceKind.Soft, "filtered", Shorten(words));
+                // Refused after MAIL FROM: the words are about the sender's address or domain.
+                if (rule.Kind == BounceKind.Hard && AfterMailFrom().IsMatch(said))
+                    return new BounceVerdict(recipient, status, reply, BounceKind.Block, "rejected", Shorten(words));
+                // "User unknown" is taken at its word when something backs it: an address status code
+                // (x.1.x), the server saying it in reply to RCPT TO, or a mail system's own directory
+                // lookup. A bare relayed text from no known stage is what content filters answer to
+                // a message they refuse; such a reader is counted as a soft bounce (suppressed after
+                // SoftLimit of them), never dropped on one unverified sentence.
+                if (rule.Reason == "userunknown" && !AddressStatus().IsMatch(status ?? "") && !AddressStatus().IsMatch(source)
+                    && !AtRcpt().IsMatch(said) && !DirectoryVerdict().IsMatch(source))
                     return new BounceVerdict(recipient, status, reply, BounceKind.Soft, "filtered", Shorten(words));
                 return new BounceVerdict(recipient, status, reply, rule.Kind, rule.Reason, Shorten(words));
             }
@@ -150,6 +161,19 @@ public static partial class BounceClassifier
 
     [GeneratedRegex(@"(^\s*<<< )|\b[45]\d\d[ -]|\b[45]\.\d{1,3}\.\d{1,3}\b")]
     private static partial Regex ReceiverLine();
+
+    [GeneratedRegex(@"\b[45]\.1\.([1-9]|[1-9]\d{1,2})\b")]
+    private static partial Regex AddressStatus();
+
+    /// <summary>A mail system's own verdict from its directory or local delivery, not a relayed reply.</summary>
+    [GeneratedRegex(@"not listed in|recipient name is not recognized|\(000C05A6\)|invalid final delivery userid|no valid recipients|doesn'?t have an? \S+ account|mail\.local: unknown user|ディレクトリ|invalid recipient|unknown or illegal alias|addressee unknown", RegexOptions.IgnoreCase)]
+    private static partial Regex DirectoryVerdict();
+
+    [GeneratedRegex(@"(after|in reply to) MAIL FROM|>>> MAIL FROM", RegexOptions.IgnoreCase)]
+    private static partial Regex AfterMailFrom();
+
+    [GeneratedRegex(@"(after|in reply to|did not like our) RCPT|>>> RCPT TO|RCPT TO command|RCPT_TO", RegexOptions.IgnoreCase)]
+    private static partial Regex AtRcpt();
 
     [GeneratedRegex(@"doesn'?t have an? \S+ account", RegexOptions.IgnoreCase)]
     private static partial Regex NoAccount();

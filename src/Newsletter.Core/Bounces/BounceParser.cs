@@ -136,6 +136,8 @@ public static partial class BounceParser
         foreach (Match m in AddressPattern().Matches(text))
         {
             var address = m.Value.Trim('.', '<', '>');
+            // An address named once as a help desk or a sender is not a recipient anywhere in the text.
+            if (NotARecipient().IsMatch(text[Math.Max(0, m.Index - 40)..m.Index])) own.Add(address);
             if (own.Contains(address) || IsDaemonAddress(address) || recipients.Any(r => r.Address.Equals(address, StringComparison.OrdinalIgnoreCase))) continue;
             recipients.Add((address, m.Index));
             if (recipients.Count == MaxRecipients) break;
@@ -330,4 +332,8 @@ public static partial class BounceParser
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
+
+    /// <summary>What precedes an address that is the sender or a help desk, not a failed recipient.</summary>
+    [GeneratedRegex(@"(\bcontact|\bfrom:|\bsender:|\breply-to:|\bcc:)[ \t]*<?$", RegexOptions.IgnoreCase)]
+    private static partial Regex NotARecipient();
 }
