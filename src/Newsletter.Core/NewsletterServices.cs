@@ -42,6 +42,13 @@ public static class NewsletterServices
         services.AddSingleton<IValidateOptions<BounceOptions>, BounceOptionsValidator>();
         services.AddOptions<BounceMailboxOptions>().BindConfiguration(BounceMailboxOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<BounceMailboxOptions>, BounceMailboxOptionsValidator>();
+        services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptionsValidator>();
+        services.AddOptions<SesWebhookOptions>().BindConfiguration(SesWebhookOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<SesWebhookOptions>, SesWebhookOptionsValidator>();
+        services.AddOptions<PostmarkWebhookOptions>().BindConfiguration(PostmarkWebhookOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PostmarkWebhookOptions>, PostmarkWebhookOptionsValidator>();
+        services.AddOptions<MailgunWebhookOptions>().BindConfiguration(MailgunWebhookOptions.Section);
 
         services.AddSingleton(TimeProvider.System);
         // One data source for the process. The connection string is read when it is first needed,

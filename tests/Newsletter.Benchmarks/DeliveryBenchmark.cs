@@ -141,22 +141,9 @@ internal static class DeliveryBenchmark
     /// </summary>
     private static Process PostfixSink(string dir, int port)
     {
-        var queue = Path.Combine(dir, "queue");
-        var data = Path.Combine(dir, "data");
-        Directory.CreateDirectory(data);
-        File.WriteAllText(Path.Combine(dir, "main.cf"), $"""
-            compatibility_level = 3.6
-            queue_directory = {queue}
-            data_directory = {data}
-            mail_owner = postfix
-            setgid_group = postdrop
-            inet_interfaces = 127.0.0.1
-            inet_protocols = ipv4
-            myhostname = sink.localdomain
-            mydestination =
+        Directory.CreateDirectory(dir);
+        return Newsletter.Testing.PostfixInstance.Start(dir, port, "sink.localdomain", """
             relay_domains = example.org
-            mynetworks = 127.0.0.0/8
-            smtpd_relay_restrictions = permit_mynetworks, reject
             default_transport = discard
             relay_transport = discard
             local_transport = discard
@@ -164,43 +151,6 @@ internal static class DeliveryBenchmark
             smtpd_client_connection_rate_limit = 0
             default_process_limit = 64
             """);
-        File.WriteAllText(Path.Combine(dir, "master.cf"), $"""
-            127.0.0.1:{port} inet n - n - - smtpd
-            cleanup unix n - n - 0 cleanup
-            qmgr unix n - n 300 1 qmgr
-            rewrite unix - - n - - trivial-rewrite
-            bounce unix - - n - 0 bounce
-            defer unix - - n - 0 bounce
-            trace unix - - n - 0 bounce
-            verify unix - - n - 1 verify
-            flush unix n - n 1000? 0 flush
-            proxymap unix - - n - - proxymap
-            discard unix - - n - - discard
-            error unix - - n - - error
-            retry unix - - n - - error
-            anvil unix - - n - 1 anvil
-            scache unix - - n - 1 scache
-            showq unix n - n - - showq
-            pickup unix n - n 60 1 pickup
-            """);
-        // The queue layout `postfix start` would create: owned by postfix, public by postdrop.
-        Directory.CreateDirectory(Path.Combine(queue, "pid"));
-        foreach (var name in new[] { "incoming", "active", "deferred", "defer", "bounce", "flush", "hold", "saved", "trace", "corrupt", "private", "public", "maildrop" })
-            Directory.CreateDirectory(Path.Combine(queue, name));
-        Run("chown", "-R", "postfix", queue, data);
-        Run("chown", "root", Path.Combine(queue, "pid"));
-        Run("chgrp", "postdrop", Path.Combine(queue, "public"), Path.Combine(queue, "maildrop"));
-        Run("chmod", "700", queue + "/incoming", queue + "/active", queue + "/deferred", queue + "/defer", queue + "/bounce", queue + "/flush", queue + "/hold", queue + "/saved", queue + "/trace", queue + "/corrupt", queue + "/private");
-        Run("chmod", "710", Path.Combine(queue, "public"));
-        Run("chmod", "1730", Path.Combine(queue, "maildrop"));
-        return Process.Start(new ProcessStartInfo("/usr/lib/postfix/sbin/master", ["-c", dir, "-d"]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-
-        static void Run(string tool, params string[] arguments)
-        {
-            using var process = Process.Start(new ProcessStartInfo(tool, arguments) { RedirectStandardError = true })!;
-            process.WaitForExit();
-            if (process.ExitCode != 0) throw new InvalidOperationException($"{tool} {string.Join(' ', arguments)}: {process.StandardError.ReadToEnd()}");
-        }
     }
 
     private static async Task WaitForPortAsync(int port)

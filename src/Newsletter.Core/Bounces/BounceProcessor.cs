@@ -47,29 +47,106 @@ public sealed record BounceResult(BounceOutcome Outcome, long? DeliveryId, Bounc
 public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOptions<BounceOptions> options, TimeProvider clock,
     ILogger<BounceProcessor> logger, Newsletter.Delivery.SendLedger ledger, Newsletter.Delivery.DeliveryMetrics? metrics = null)
 {
+    /// <summary>The clock reports are judged by (a webhook's signed timestamp against <c>Newsletter__Webhooks__MaxAge</c>).</summary>
+    public TimeProvider Clock => clock;
+
     public async Task<BounceResult> ProcessAsync(MimeMessage message, IReadOnlyList<string> envelopeRecipients, BounceSource source, CancellationToken ct = default)
     {
         var report = BounceParser.Parse(message);
-        var delivery = await FindDeliveryAsync(message, report, envelopeRecipients, ct);
-        if (delivery is null)
+        var (id, byEnvelope) = FindDeliveryId(message, report, envelopeRecipients);
+        await using var connection = await db.OpenConnectionAsync(ct);
+        var found = id is null ? null : await LoadDeliveryAsync(connection, null, id.Value, ct);
+        if (found is null)
         {
             logger.LogInformation("A report ({Subject}) names no delivery of ours; ignored", Shorten(message.Subject));
-            return new BounceResult(BounceOutcome.Unmatched, null, null);
+            return Refused(source, BounceOutcome.Unmatched, null, null);
         }
-        var (found, byEnvelope) = delivery.Value;
         var verdict = report.Recipients.FirstOrDefault(r => string.Equals(r.Recipient, found.Email, StringComparison.OrdinalIgnoreCase))
             ?? (byEnvelope && report.Recipients is [{ Recipient: null } only] ? only : null);
         if (verdict is null)
         {
             logger.LogWarning("A report for delivery {DeliveryId} does not name its recipient; ignored", found.Id);
-            return new BounceResult(BounceOutcome.Unmatched, found.Id, null);
+            return Refused(source, BounceOutcome.Unmatched, found.Id, null);
         }
-        if (verdict.Kind is BounceKind.AutoReply or BounceKind.NotABounce) return new BounceResult(BounceOutcome.Ignored, found.Id, verdict);
+        // A report that names nobody and says nothing recognisable (a broken MIME tree, noise) is not held against anyone.
+        if (verdict.Kind is BounceKind.AutoReply or BounceKind.NotABounce || verdict is { Recipient: null, Reason: BounceClassifier.Undefined })
+            return Refused(source, BounceOutcome.Ignored, found.Id, verdict);
 
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        if (!await ApplyAsync(connection, tx, found, verdict, Hash(message), source, ct)) return Refused(source, BounceOutcome.Duplicate, found.Id, verdict);
+        await tx.CommitAsync(ct);
+        await AppliedAsync(found, verdict, ct);
+        return new BounceResult(BounceOutcome.Applied, found.Id, verdict);
+    }
+
+    /// <summary>How long a provider's event id is remembered, so the same call is refused as a replay.</summary>
+    public static readonly TimeSpan WebhookReceiptsKept = TimeSpan.FromDays(30);
+
+    /// <summary>
+    /// Applies the events of one authenticated provider call, once: the call's id is stored in the
+    /// same transaction as what it changed, so a replay changes nothing (<c>null</c>), and a call
+    /// that failed half-way is taken again in full when the provider retries.
+    /// </summary>
+    public async Task<IReadOnlyList<BounceResult>?> ProcessEventsAsync(string provider, string eventId, IReadOnlyList<Webhooks.ProviderEvent> events,
+        CancellationToken ct = default)
+    {
+        const BounceSource source = BounceSource.Webhook;
         var now = clock.GetUtcNow().UtcDateTime;
-        var detail = Detail(verdict);
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
+        var storedId = eventId.Length <= 300 ? eventId : Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(eventId)));
+        await connection.ExecuteAsync(new CommandDefinition("delete from webhook_receipts where received_at < @cutoff",
+            new { cutoff = now - WebhookReceiptsKept }, tx, cancellationToken: ct));
+        var inserted = await connection.ExecuteScalarAsync<bool?>(new CommandDefinition("""
+            insert into webhook_receipts (provider, event_id, received_at) values (@provider, @storedId, @now)
+            on conflict do nothing returning true
+            """, new { provider, storedId, now }, tx, cancellationToken: ct)) == true;
+        if (!inserted) return null;
+        var hash = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{provider}\n{eventId}"));
+        var results = new List<BounceResult>();
+        var applied = new List<(Delivery, BounceVerdict)>();
+        foreach (var e in events)
+        {
+            long? id = null;
+            foreach (var key in e.Keys)
+            {
+                if (options.Value.Domain is { Length: > 0 } domain && keys.TryReadReturnPath(key, domain, out var byPath)) id = byPath;
+                else if (keys.TryReadMessageId(key, out var byMessageId)) id = byMessageId;
+                if (id is not null) break;
+            }
+            var found = id is null ? null : await LoadDeliveryAsync(connection, tx, id.Value, ct);
+            if (found is null || !string.Equals(e.Verdict.Recipient, found.Email, StringComparison.OrdinalIgnoreCase))
+            {
+                logger.LogInformation("A {Provider} event about {Recipient} names no delivery of ours; ignored", provider, e.Verdict.Recipient);
+                results.Add(Refused(source, BounceOutcome.Unmatched, found?.Id, e.Verdict));
+            }
+            else if (e.Verdict.Kind is BounceKind.AutoReply or BounceKind.NotABounce)
+                results.Add(Refused(source, BounceOutcome.Ignored, found.Id, e.Verdict));
+            else if (!await ApplyAsync(connection, tx, found, e.Verdict, hash, source, ct))
+                results.Add(Refused(source, BounceOutcome.Duplicate, found.Id, e.Verdict));
+            else
+            {
+                applied.Add((found, e.Verdict));
+                results.Add(new BounceResult(BounceOutcome.Applied, found.Id, e.Verdict));
+            }
+        }
+        await tx.CommitAsync(ct);
+        foreach (var (delivery, verdict) in applied) await AppliedAsync(delivery, verdict, ct);
+        return results;
+    }
+
+    private BounceResult Refused(BounceSource source, BounceOutcome outcome, long? deliveryId, BounceVerdict? verdict)
+    {
+        metrics?.ReportRefused(source.ToString().ToLowerInvariant(), outcome.ToString().ToLowerInvariant());
+        return new BounceResult(outcome, deliveryId, verdict);
+    }
+
+    /// <summary>Records a report about one delivery and applies the policy, in the caller's transaction; false when this report was recorded before.</summary>
+    private async Task<bool> ApplyAsync(NpgsqlConnection connection, NpgsqlTransaction tx, Delivery found, BounceVerdict verdict, byte[] hash, BounceSource source,
+        CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        var detail = Detail(verdict);
         var stored = await connection.ExecuteScalarAsync<long?>(new CommandDefinition("""
             insert into bounce_events (delivery_id, run_id, subscriber_id, kind, status, reason, diagnostic, source, report_hash, received_at)
             values (@Id, @RunId, @SubscriberId, @kind, @status, @reason, left(@diagnostic, 500), @source, @hash, @now)
@@ -78,9 +155,9 @@ public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOpt
             """, new
         {
             found.Id, found.RunId, found.SubscriberId, kind = BounceKinds.Name(verdict.Kind), status = verdict.Status, reason = verdict.Reason,
-            diagnostic = verdict.Diagnostic, source = source.ToString().ToLowerInvariant(), hash = Hash(message), now,
+            diagnostic = verdict.Diagnostic, source = source.ToString().ToLowerInvariant(), hash, now,
         }, tx, cancellationToken: ct));
-        if (stored is null) return new BounceResult(BounceOutcome.Duplicate, found.Id, verdict);
+        if (stored is null) return false;
 
         await connection.ExecuteAsync(new CommandDefinition(
             "update deliveries set last_error = left(@text, 500), updated_at = @now where id = @Id",
@@ -113,21 +190,23 @@ public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOpt
                     """, new { found.Email, now }, tx, cancellationToken: ct));
                 break;
         }
-        await tx.CommitAsync(ct);
+        return true;
+    }
+
+    /// <summary>What follows a committed report: the metric, the log line, and a run paused when receivers refuse the sender too often.</summary>
+    private async Task AppliedAsync(Delivery found, BounceVerdict verdict, CancellationToken ct)
+    {
+        var detail = Detail(verdict);
         metrics?.Bounce(BounceKinds.Name(verdict.Kind));
         if (verdict.Kind == BounceKind.Block) await PauseIfBlockedAsync(found.RunId, detail, ct);
         logger.LogInformation("Delivery {DeliveryId}: {Kind} ({Detail})", found.Id, BounceKinds.Name(verdict.Kind), detail);
-        return new BounceResult(BounceOutcome.Applied, found.Id, verdict);
     }
 
     private sealed record Delivery(long Id, long RunId, long SubscriberId, string Email);
 
     /// <summary>The delivery a report answers, and whether its VERP return path said so.</summary>
-    private async Task<(Delivery Delivery, bool ByEnvelope)?> FindDeliveryAsync(MimeMessage message, BounceReport report, IReadOnlyList<string> envelopeRecipients,
-        CancellationToken ct)
+    private (long? Id, bool ByEnvelope) FindDeliveryId(MimeMessage message, BounceReport report, IReadOnlyList<string> envelopeRecipients)
     {
-        long? id = null;
-        var byEnvelope = false;
         if (options.Value.Domain is { Length: > 0 } domain)
         {
             // The envelope recipient, or the headers a mailbox keeps it in.
@@ -136,20 +215,16 @@ public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOpt
                 .Concat(message.To.Mailboxes.Select(m => m.Address));
             foreach (var candidate in candidates)
                 if (keys.TryReadReturnPath(candidate, domain, out var fromEnvelope))
-                {
-                    (id, byEnvelope) = (fromEnvelope, true);
-                    break;
-                }
+                    return (fromEnvelope, true);
         }
-        if (id is null && keys.TryReadMessageId(report.OriginalMessageId, out var fromMessageId)) id = fromMessageId;
-        if (id is null) return null;
-        await using var connection = await db.OpenConnectionAsync(ct);
-        var delivery = await connection.QuerySingleOrDefaultAsync<Delivery>(new CommandDefinition("""
+        return keys.TryReadMessageId(report.OriginalMessageId, out var fromMessageId) ? (fromMessageId, false) : (null, false);
+    }
+
+    private static Task<Delivery?> LoadDeliveryAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, long id, CancellationToken ct) =>
+        connection.QuerySingleOrDefaultAsync<Delivery>(new CommandDefinition("""
             select d.id as Id, d.run_id as RunId, d.subscriber_id as SubscriberId, s.email as Email
             from deliveries d join subscribers s on s.id = d.subscriber_id where d.id = @id
-            """, new { id }, cancellationToken: ct));
-        return delivery is null ? null : (delivery, byEnvelope);
-    }
+            """, new { id }, tx, cancellationToken: ct));
 
     /// <summary>Pauses a run that is still sending once receivers refuse the sender for too many of its messages.</summary>
     private async Task PauseIfBlockedAsync(long runId, string detail, CancellationToken ct)

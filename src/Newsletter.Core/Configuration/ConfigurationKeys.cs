@@ -17,6 +17,10 @@ public static class ConfigurationKeys
         (typeof(ImportOptions), ImportOptions.Section),
         (typeof(BounceOptions), BounceOptions.Section),
         (typeof(BounceMailboxOptions), BounceMailboxOptions.Section),
+        (typeof(WebhookOptions), WebhookOptions.Section),
+        (typeof(SesWebhookOptions), SesWebhookOptions.Section),
+        (typeof(PostmarkWebhookOptions), PostmarkWebhookOptions.Section),
+        (typeof(MailgunWebhookOptions), MailgunWebhookOptions.Section),
     ];
 
     public static IReadOnlyList<string> All { get; } =

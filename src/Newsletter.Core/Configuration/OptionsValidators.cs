@@ -204,3 +204,54 @@ internal sealed class BounceMailboxOptionsValidator : IValidateOptions<BounceMai
         return errors.Count > 0 ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
     }
 }
+
+internal sealed class WebhookOptionsValidator : IValidateOptions<WebhookOptions>
+{
+    public ValidateOptionsResult Validate(string? name, WebhookOptions o)
+    {
+        var errors = new List<string>();
+        if (o.MaxAge < TimeSpan.FromMinutes(1) || o.MaxAge > TimeSpan.FromDays(7))
+            errors.Add($"Newsletter__Webhooks__MaxAge: must be between 1 minute and 7 days (got {o.MaxAge})");
+        if (o.MaxBodyBytes is < 10_000 or > 50_000_000)
+            errors.Add($"Newsletter__Webhooks__MaxBodyBytes: must be between 10000 and 50000000 (got {o.MaxBodyBytes})");
+        return errors.Count > 0 ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+    }
+}
+
+internal sealed class SesWebhookOptionsValidator : IValidateOptions<SesWebhookOptions>
+{
+    public ValidateOptionsResult Validate(string? name, SesWebhookOptions o)
+    {
+        if (string.IsNullOrWhiteSpace(o.Certificate) && string.IsNullOrWhiteSpace(o.TopicArn)) return ValidateOptionsResult.Success;
+        if (string.IsNullOrWhiteSpace(o.Certificate) || string.IsNullOrWhiteSpace(o.TopicArn))
+            return ValidateOptionsResult.Fail("Newsletter__Webhooks__Ses__Certificate and __TopicArn: both are needed (the SNS signing certificate and the topics to take)");
+        try
+        {
+            if (SesCertificates.Load(o.Certificate).Count == 0)
+                return ValidateOptionsResult.Fail($"Newsletter__Webhooks__Ses__Certificate: '{o.Certificate}' holds no PEM certificate");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            return ValidateOptionsResult.Fail($"Newsletter__Webhooks__Ses__Certificate: '{o.Certificate}' cannot be read as PEM certificates ({e.Message})");
+        }
+        return ValidateOptionsResult.Success;
+    }
+}
+
+internal sealed class PostmarkWebhookOptionsValidator : IValidateOptions<PostmarkWebhookOptions>
+{
+    public ValidateOptionsResult Validate(string? name, PostmarkWebhookOptions o) =>
+        string.IsNullOrEmpty(o.Username) == string.IsNullOrEmpty(o.Password) ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail("Newsletter__Webhooks__Postmark__Username and __Password: both are needed (the webhook's basic auth)");
+}
+
+/// <summary>The SNS signing certificates a PEM file holds.</summary>
+public static class SesCertificates
+{
+    public static IReadOnlyList<System.Security.Cryptography.X509Certificates.X509Certificate2> Load(string path)
+    {
+        var collection = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        collection.ImportFromPemFile(path);
+        return collection.ToList();
+    }
+}

@@ -19,6 +19,7 @@ public sealed class DeliveryMetrics
     private double _latencySum;
     private readonly Lock _latencyLock = new();
     private readonly ConcurrentDictionary<string, long> _bounces = new();
+    private readonly ConcurrentDictionary<(string Source, string Reason), long> _refused = new();
     private long _retries;
     private long _connections;
 
@@ -29,6 +30,13 @@ public sealed class DeliveryMetrics
 
     /// <summary>A report came back after the handoff and was recorded (hard, soft, block, complaint).</summary>
     public void Bounce(string kind) => _bounces.AddOrUpdate(kind, 1, (_, n) => n + 1);
+
+    /// <summary>
+    /// A report or provider call that changed nothing, and why: <c>unmatched</c> (no delivery of ours),
+    /// <c>ignored</c> (an auto-reply, a delivery notice), <c>duplicate</c>, <c>unreadable</c>,
+    /// <c>rate-limited</c>, <c>wrong-domain</c>, <c>unauthenticated</c>, <c>replayed</c>, <c>malformed</c>.
+    /// </summary>
+    public void ReportRefused(string source, string reason) => _refused.AddOrUpdate((source, reason), 1, (_, n) => n + 1);
 
     /// <summary>A lane opened a connection (the first, or a reconnect after a drop).</summary>
     public void Connection() => Interlocked.Increment(ref _connections);
@@ -55,6 +63,9 @@ public sealed class DeliveryMetrics
         sb.Append("# HELP newsletter_bounces_total Bounces and complaints received after the handoff and recorded, by kind.\n# TYPE newsletter_bounces_total counter\n");
         foreach (var kind in new[] { "hard", "soft", "block", "complaint" })
             sb.Append(c, $"newsletter_bounces_total{{kind=\"{kind}\"}} {_bounces.GetValueOrDefault(kind)}\n");
+        sb.Append("# HELP newsletter_reports_refused_total Reports and provider calls that changed nothing, by way in and reason.\n# TYPE newsletter_reports_refused_total counter\n");
+        foreach (var ((source, reason), count) in _refused.OrderBy(r => r.Key))
+            sb.Append(c, $"newsletter_reports_refused_total{{source=\"{source}\",reason=\"{reason}\"}} {count}\n");
         sb.Append(c, $"# HELP newsletter_retries_total Deliveries scheduled for another attempt.\n# TYPE newsletter_retries_total counter\nnewsletter_retries_total {Interlocked.Read(ref _retries)}\n");
         sb.Append(c, $"# HELP newsletter_lane_connections_total SMTP connections opened by lanes (first connections and reconnects).\n# TYPE newsletter_lane_connections_total counter\nnewsletter_lane_connections_total {Interlocked.Read(ref _connections)}\n");
         sb.Append(c, $"# HELP newsletter_queue_depth Deliveries waiting to be sent (queued or retrying) in runs that are sending.\n# TYPE newsletter_queue_depth gauge\nnewsletter_queue_depth {queueDepth}\n");

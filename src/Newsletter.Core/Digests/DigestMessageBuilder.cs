@@ -24,9 +24,14 @@ public sealed class DigestMessageBuilder
 
     private readonly Bounces.DeliveryKeys? _keys;
 
-    public DigestMessageBuilder(IOptions<NewsletterOptions> options, LinkSigner signer, DkimSigning dkim, TimeProvider clock, Bounces.DeliveryKeys? keys = null)
+    // Postmark passes X-PM-Metadata-* headers back in its webhooks (and keeps its own Message-ID).
+    private readonly bool _postmarkMetadata;
+
+    public DigestMessageBuilder(IOptions<NewsletterOptions> options, LinkSigner signer, DkimSigning dkim, TimeProvider clock, Bounces.DeliveryKeys? keys = null,
+        IOptions<PostmarkWebhookOptions>? postmark = null)
     {
         _keys = keys;
+        _postmarkMetadata = !string.IsNullOrEmpty(postmark?.Value.Username);
         _signer = signer;
         _dkim = dkim;
         _clock = clock;
@@ -67,6 +72,7 @@ public sealed class DigestMessageBuilder
             && long.TryParse(deliveryKey.AsSpan("delivery/".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var deliveryId)
             ? _keys.MessageId(deliveryId, _domain) // authenticated: a bounce that quotes it finds its delivery
             : MessageId(deliveryKey, _domain);
+        if (_postmarkMetadata) message.Headers.Add(Bounces.Webhooks.ProviderEvents.PostmarkMetadataHeader, message.MessageId);
 
         // Written raw so MimeKit never RFC 2047-encodes it (mail providers ignore an encoded List-Unsubscribe).
         var listUnsubscribe = new Header(HeaderId.ListUnsubscribe, "");

@@ -19,7 +19,8 @@ namespace Newsletter.Bounces;
 /// that is not a readable report is deleted with a log line; one that fails on our side (the
 /// database) stays for the next round.
 /// </summary>
-public sealed class BounceMailbox(IOptions<BounceMailboxOptions> options, BounceProcessor processor, ILogger<BounceMailbox> logger) : BackgroundService
+public sealed class BounceMailbox(IOptions<BounceMailboxOptions> options, BounceProcessor processor, ILogger<BounceMailbox> logger,
+    Newsletter.Delivery.DeliveryMetrics? metrics = null) : BackgroundService
 {
     /// <summary>Messages read per round; a bigger backlog is worked through round by round.</summary>
     private const int Batch = 200;
@@ -119,6 +120,7 @@ public sealed class BounceMailbox(IOptions<BounceMailboxOptions> options, Bounce
         catch (FormatException e)
         {
             logger.LogWarning("A message in the bounce mailbox is not readable ({Reason}); deleted", e.Message);
+            metrics?.ReportRefused("mailbox", "unreadable");
             return null;
         }
     }

@@ -24,7 +24,8 @@ namespace Newsletter.Bounces;
 /// keeps the bounce and tries again; reprocessing is idempotent). A report that cannot be read is
 /// accepted and dropped with a log line: retrying it would not make it readable.
 /// </summary>
-public sealed class BounceSmtpEndpoint(IOptions<BounceOptions> options, BounceProcessor processor, ILogger<BounceSmtpEndpoint> logger) : BackgroundService
+public sealed class BounceSmtpEndpoint(IOptions<BounceOptions> options, BounceProcessor processor, ILogger<BounceSmtpEndpoint> logger,
+    Newsletter.Delivery.DeliveryMetrics? metrics = null) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -52,8 +53,8 @@ public sealed class BounceSmtpEndpoint(IOptions<BounceOptions> options, BouncePr
         var limiter = PartitionedRateLimiter.Create<string, string>(address => RateLimitPartition.GetFixedWindowLimiter(address,
             _ => new FixedWindowRateLimiterOptions { PermitLimit = o.MessagesPerMinute, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
         var services = new SmtpServer.ComponentModel.ServiceProvider();
-        services.Add(new DomainFilter(o.Domain!, limiter));
-        services.Add(new Store(processor, logger));
+        services.Add(new DomainFilter(o.Domain!, limiter, metrics));
+        services.Add(new Store(processor, logger, metrics));
         return services;
     }
 
@@ -61,20 +62,28 @@ public sealed class BounceSmtpEndpoint(IOptions<BounceOptions> options, BouncePr
         (context.Properties.TryGetValue(EndpointListener.RemoteEndPointKey, out var remote) ? (remote as IPEndPoint)?.Address.ToString() : null) ?? "unknown";
 
     /// <summary>Mail for the bounce domain only, and not faster than the limit per client address.</summary>
-    private sealed class DomainFilter(string domain, PartitionedRateLimiter<string> limiter) : IMailboxFilter
+    private sealed class DomainFilter(string domain, PartitionedRateLimiter<string> limiter, Newsletter.Delivery.DeliveryMetrics? metrics) : IMailboxFilter
     {
         public Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken)
         {
             using var lease = limiter.AttemptAcquire(ClientAddress(context));
-            if (!lease.IsAcquired) throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.ServiceUnavailable, "4.7.0 Too many messages, slow down"), true);
+            if (!lease.IsAcquired)
+            {
+                metrics?.ReportRefused("smtp", "rate-limited");
+                throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.ServiceUnavailable, "4.7.0 Too many messages, slow down"), true);
+            }
             return Task.FromResult(true);
         }
 
-        public Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken) =>
-            Task.FromResult(string.Equals(to.Host, domain, StringComparison.OrdinalIgnoreCase));
+        public Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken)
+        {
+            var ours = string.Equals(to.Host, domain, StringComparison.OrdinalIgnoreCase);
+            if (!ours) metrics?.ReportRefused("smtp", "wrong-domain");
+            return Task.FromResult(ours);
+        }
     }
 
-    private sealed class Store(BounceProcessor processor, ILogger logger) : MessageStore
+    private sealed class Store(BounceProcessor processor, ILogger logger, Newsletter.Delivery.DeliveryMetrics? metrics) : MessageStore
     {
         public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer,
             CancellationToken cancellationToken)
@@ -88,6 +97,7 @@ public sealed class BounceSmtpEndpoint(IOptions<BounceOptions> options, BouncePr
             catch (FormatException e)
             {
                 logger.LogWarning("A message from {Client} is not a readable report ({Reason}); dropped", ClientAddress(context), e.Message);
+                metrics?.ReportRefused("smtp", "unreadable");
                 return SmtpResponse.Ok;
             }
             try

@@ -11,6 +11,7 @@ using Newsletter.Delivery;
 using Newsletter.Web.Admin;
 using Newsletter.Web.Api;
 using Newsletter.Web.Subscribers;
+using Newsletter.Web.Webhooks;
 using Npgsql;
 
 namespace Newsletter.Web;
@@ -73,6 +74,7 @@ public static class WebServices
         builder.Services.AddExceptionHandler<WebExceptionHandler>();
         builder.AddAdminAuthentication();
         builder.AddSubscriberPages();
+        builder.AddNewsletterWebhooks();
         builder.Services.AddHealthChecks().AddCheck<DatabaseHealthCheck>("database").AddCheck<SmtpHealthCheck>("smtp");
         return builder;
     }
@@ -98,6 +100,7 @@ public static class WebServices
         app.MapSubscriberPages();
         app.MapAdminPages();
         app.MapAdminApi();
+        app.MapNewsletterWebhooks();
         app.MapOpenApi("/openapi/{documentName}.json");
         app.MapHealthChecks("/health", new HealthCheckOptions
         {

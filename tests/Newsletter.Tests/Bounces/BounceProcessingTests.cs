@@ -1,3 +1,4 @@
+using System.Text;
 using Dapper;
 using Microsoft.Extensions.DependencyInjection;
 using MimeKit;
@@ -191,5 +192,66 @@ public sealed class BounceProcessingTests : IAsyncLifetime
         // Paused: the rest of the list waits for an operator.
         await using (var engine = services.GetRequiredService<DeliveryEngine>()) await engine.DeliverBatchAsync();
         Assert.Equal(2, _smtp.Messages.Count);
+    }
+
+    /// <summary>Loads raw bytes as the SMTP endpoint and the mailbox do, and processes them; null when they are no message at all.</summary>
+    private async Task<BounceResult?> ProcessRawAsync(byte[] raw, string envelope)
+    {
+        MimeMessage message;
+        try { message = await BounceParser.LoadAsync(new MemoryStream(raw)); }
+        catch (FormatException) { return null; }
+        return await Processor.ProcessAsync(message, [envelope], BounceSource.Smtp);
+    }
+
+    [Fact]
+    public async Task A_DSN_with_ten_thousand_recipients_and_malformed_MIME_trees_change_nothing_and_block_nothing()
+    {
+        var sent = await SendAsync("victim@example.net", "gone@example.net");
+        var victim = sent["victim@example.net"];
+
+        // 10,000 recipients to a valid return path, the delivery's own address far down the list.
+        var dsn = new StringBuilder();
+        dsn.Append($"From: MAILER-DAEMON@relay.example.org\r\nTo: {victim.MailFrom}\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n");
+        dsn.Append("Content-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n");
+        dsn.Append("--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.example.org\r\n");
+        for (var i = 0; i < 10_000; i++)
+            dsn.Append($"\r\nFinal-Recipient: rfc822; {(i == 9_000 ? "victim" : $"other{i}")}@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 User unknown\r\n");
+        dsn.Append("\r\n--b--\r\n");
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var report = BounceParser.Parse(await BounceParser.LoadAsync(new MemoryStream(Encoding.ASCII.GetBytes(dsn.ToString()))));
+        Assert.Equal(BounceParser.MaxRecipients, report.Recipients.Count);
+        var huge = await ProcessRawAsync(Encoding.ASCII.GetBytes(dsn.ToString()), victim.MailFrom);
+        Assert.Equal(BounceOutcome.Unmatched, huge!.Outcome);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(30), $"took {started.Elapsed}");
+
+        // Malformed trees: no closing boundary, 5,000 nested multiparts, a part whose headers never end,
+        // binary noise, a report whose DSN part is base64 that is not base64.
+        var nested = new StringBuilder($"From: MAILER-DAEMON@relay.example.org\r\nTo: {victim.MailFrom}\r\nMIME-Version: 1.0\r\n");
+        for (var i = 0; i < 5_000; i++) nested.Append($"Content-Type: multipart/mixed; boundary=\"n{i}\"\r\n\r\n--n{i}\r\n");
+        nested.Append("Content-Type: text/plain\r\n\r\n550 5.1.1 <victim@example.net>: User unknown\r\n");
+        var noise = new byte[200_000];
+        new Random(7).NextBytes(noise);
+        var malformed = new[]
+        {
+            Encoding.ASCII.GetBytes($"From: MAILER-DAEMON@relay.example.org\r\nTo: {victim.MailFrom}\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay\r\n\r\nFinal-Recipient: rfc822; other@example.net\r\nStatus: 5.1.1\r\n"),
+            Encoding.ASCII.GetBytes(nested.ToString()),
+            Encoding.ASCII.GetBytes($"From: MAILER-DAEMON@relay.example.org\r\nTo: {victim.MailFrom}\r\nContent-Type: multipart/report; boundary=\"y\"\r\n\r\n--y\r\n" + string.Concat(Enumerable.Repeat("X-Junk: aaaaaaaaaaaaaaaaaaaa\r\n", 20_000))),
+            noise,
+            Encoding.ASCII.GetBytes($"From: MAILER-DAEMON@relay.example.org\r\nTo: {victim.MailFrom}\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"z\"\r\n\r\n--z\r\nContent-Type: message/delivery-status\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64 at all!!!\r\n--z--\r\n"),
+        };
+        foreach (var raw in malformed)
+        {
+            var result = await ProcessRawAsync(raw, victim.MailFrom);
+            Assert.True(result is null || result.Outcome is BounceOutcome.Unmatched or BounceOutcome.Ignored || result.Verdict?.Recipient == "victim@example.net",
+                $"{result}");
+        }
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from bounce_events where kind <> 'hard' or subscriber_id <> (select id from subscribers where email = 'victim@example.net')"));
+
+        // The processor still works: the next real report is applied.
+        var gone = sent["gone@example.net"];
+        Assert.Equal(BounceOutcome.Applied, (await Processor.ProcessAsync(TestReports.Dsn(gone.MailFrom, "gone@example.net"), [gone.MailFrom], BounceSource.Smtp)).Outcome);
+        Assert.Equal("bounced", await StatusOf("gone@example.net"));
+        var metrics = _services.GetRequiredService<DeliveryMetrics>().Write(0, 0);
+        Assert.Contains("newsletter_reports_refused_total{source=\"smtp\",reason=\"unmatched\"}", metrics);
     }
 }
