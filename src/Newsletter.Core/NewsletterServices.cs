@@ -87,6 +87,7 @@ public static class NewsletterServices
         // Each user (the worker loop, a CLI verb) gets its own engine and its rendering caches.
         services.AddTransient<DeliveryEngine>();
         services.AddSingleton<Newsletter.Scheduling.DigestScheduler>();
+        services.AddSingleton<Newsletter.Scheduling.SendForecast>();
         services.AddSingleton<IMailTransport>(sp =>
         {
             var smtp = sp.GetRequiredService<IOptions<SmtpOptions>>().Value;

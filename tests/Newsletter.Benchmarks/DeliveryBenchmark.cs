@@ -247,7 +247,7 @@ internal static class DeliveryBenchmark
     /// PostgreSQL's CPU seconds so far: the postmaster's own and its reaped children's (backends
     /// that have exited), plus its live children's (user + system, from /proc).
     /// </summary>
-    private static double PostgresCpuSeconds(string dataDirectory)
+    internal static double PostgresCpuSeconds(string dataDirectory)
     {
         var postmaster = int.Parse(File.ReadLines(Path.Combine(dataDirectory, "postgres", "postmaster.pid")).First(), CultureInfo.InvariantCulture);
         var ticks = Ticks(postmaster, withChildren: true) + ChildProcesses(postmaster).Sum(pid => Ticks(pid, withChildren: false));
@@ -256,7 +256,7 @@ internal static class DeliveryBenchmark
     }
 
     /// <summary>User + system clock ticks of a process (and of its reaped children).</summary>
-    private static long Ticks(int pid, bool withChildren)
+    internal static long Ticks(int pid, bool withChildren)
     {
         try
         {

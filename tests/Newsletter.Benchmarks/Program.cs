@@ -8,6 +8,7 @@ using Newsletter.Benchmarks;
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- message   (personalised message build, BenchmarkDotNet)
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- delivery --subscribers N [--lanes L] [--window W] [--language ko|en|both|mixed] [--dkim] [--sink smtp-sink|postfix]   (end to end into an SMTP sink)
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- import --rows N   (subscriber CSV import against a bare COPY)
+// dotnet run -c Release --project tests/Newsletter.Benchmarks -- schedule --subscribers N   (the local-time schedule's hourly slices over 24 zones)
 // In process: RazorLight compiles the templates against this executable's compilation context,
 // which a separately generated benchmark project would not have.
 var config = DefaultConfig.Instance
@@ -18,6 +19,7 @@ return args.FirstOrDefault() switch
     "message" => Run(() => BenchmarkRunner.Run<MessageBenchmarks>(config, args[1..])),
     "delivery" => await DeliveryBenchmark.RunAsync(args[1..]),
     "import" => await ImportBenchmark.RunAsync(args[1..]),
+    "schedule" => await ScheduleBenchmark.RunAsync(args[1..]),
     _ => Usage(),
 };
 
@@ -29,6 +31,6 @@ static int Run(Func<object> benchmark)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options] | delivery --subscribers N [--lanes L] [--window W] [--language ko|en|both|mixed] [--dkim] [--sink smtp-sink|postfix] | import --rows N");
+    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options] | delivery --subscribers N [--lanes L] [--window W] [--language ko|en|both|mixed] [--dkim] [--sink smtp-sink|postfix] | import --rows N | schedule --subscribers N");
     return 2;
 }

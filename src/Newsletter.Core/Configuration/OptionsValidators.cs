@@ -100,10 +100,8 @@ internal sealed class ScheduleOptionsValidator : IValidateOptions<ScheduleOption
     public ValidateOptionsResult Validate(string? name, ScheduleOptions o)
     {
         var errors = new List<string>();
-        if (!IsCron(o.Daily))
-            errors.Add($"Newsletter__Schedule__Daily: '{o.Daily}' is not a Quartz cron expression (e.g. '0 0 8 * * ?')");
-        if (!IsCron(o.Weekly))
-            errors.Add($"Newsletter__Schedule__Weekly: '{o.Weekly}' is not a Quartz cron expression (e.g. '0 0 8 ? * MON')");
+        if (o.DeliveryHour is < 0 or > 23) errors.Add($"Newsletter__Schedule__DeliveryHour: must be between 0 and 23 (got {o.DeliveryHour})");
+        if (!Enum.IsDefined(o.WeeklyDay)) errors.Add($"Newsletter__Schedule__WeeklyDay: must be a weekday such as Monday (got {o.WeeklyDay})");
         try { _ = o.Zone; }
         catch (Exception e) when (e is TimeZoneNotFoundException or InvalidTimeZoneException or ArgumentException)
         {
@@ -112,13 +110,6 @@ internal sealed class ScheduleOptionsValidator : IValidateOptions<ScheduleOption
         if (o.MaxLateness < TimeSpan.Zero || o.MaxLateness > TimeSpan.FromDays(7))
             errors.Add("Newsletter__Schedule__MaxLateness: must be between 00:00:00 and 7.00:00:00");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
-    }
-
-    private static bool IsCron(string? expression)
-    {
-        if (string.IsNullOrWhiteSpace(expression)) return false;
-        try { _ = new Quartz.CronExpression(expression); return true; }
-        catch (FormatException) { return false; }
     }
 }
 

@@ -1,23 +1,28 @@
 namespace Newsletter.Configuration;
 
-/// <summary>The <c>Newsletter:Schedule</c> section: when the daily and weekly digests go out.</summary>
+/// <summary>
+/// The <c>Newsletter:Schedule</c> section: when the daily and weekly digests go out. Each reader may
+/// choose their own zone, hour and weekday; these are the defaults for readers who chose none.
+/// </summary>
 public sealed class ScheduleOptions
 {
     public const string Section = "Newsletter:Schedule";
 
-    /// <summary>Quartz cron expression of the daily digest (seconds first). Default: every day at 08:00.</summary>
-    public string Daily { get; set; } = "0 0 8 * * ?";
-
-    /// <summary>Quartz cron expression of the weekly digest. Default: Mondays at 08:00.</summary>
-    public string Weekly { get; set; } = "0 0 8 ? * MON";
-
-    /// <summary>IANA time zone the cron expressions are read in.</summary>
+    /// <summary>IANA time zone of readers who chose none.</summary>
     public string TimeZone { get; set; } = "Asia/Seoul";
 
-    /// <summary>A period missed while no process ran is sent late if it is at most this old, otherwise skipped.</summary>
+    /// <summary>Local hour (0-23) the digest goes out for readers who chose none.</summary>
+    public int DeliveryHour { get; set; } = 8;
+
+    /// <summary>Weekday of the weekly digest for weekly readers who chose none.</summary>
+    public DayOfWeek WeeklyDay { get; set; } = DayOfWeek.Monday;
+
+    /// <summary>A delivery time missed while no process ran is sent late if it is at most this old, otherwise skipped (its issues wait for the next digest).</summary>
     public TimeSpan MaxLateness { get; set; } = TimeSpan.FromHours(6);
 
     public TimeZoneInfo Zone => TimeZoneInfo.FindSystemTimeZoneById(TimeZone);
+
+    public Newsletter.Scheduling.LocalDefaults Defaults => new(TimeZone, DeliveryHour, WeeklyDay);
 }
 
 /// <summary>The <c>Newsletter:Delivery</c> section: how queued deliveries are worked off.</summary>

@@ -31,7 +31,6 @@ public sealed class DeliveryEngine(
     IOptions<NewsletterOptions> newsletter,
     IOptions<SmtpOptions> smtp,
     IOptions<DeliveryOptions> options,
-    IOptions<ScheduleOptions> schedule,
     TimeProvider clock,
     ILogger<DeliveryEngine> logger,
     DeliveryMetrics? metrics = null,
@@ -40,7 +39,7 @@ public sealed class DeliveryEngine(
     Newsletter.Bounces.DeliveryKeys? deliveryKeys = null) : IAsyncDisposable
 {
     private readonly DigestCache _digests = new(issues, renderer);
-    private readonly RetryPolicy _retries = new(options.Value, schedule.Value, clock);
+    private readonly RetryPolicy _retries = new(options.Value, clock);
     private IMailLane[]? _lanes;
     private int _consecutiveConnectionFailures;
     private Task<List<SendLedger.ClaimedDelivery>>? _next;

@@ -55,7 +55,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             """, new { kind, period = period?.ToDateTime(TimeOnly.MinValue), now = Now() }, cancellationToken: ct));
         var id = created ?? await connection.ExecuteScalarAsync<long?>(new CommandDefinition($"""
             select id from runs
-            where kind = @kind and ((@period::date is not null and period = @period::date) or status in ({OpenRuns}))
+            where kind = @kind and ((@period::date is not null and period = @period::date) or (@period::date is null and period is null and status in ({OpenRuns})))
             order by (status in ({OpenRuns})) desc, id desc
             limit 1
             """, new { kind, period = period?.ToDateTime(TimeOnly.MinValue) }, cancellationToken: ct))
@@ -145,6 +145,105 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         await TryCompleteAsync([runId], ct);
     }
 
+    /// <summary>
+    /// Enqueues the readers of the slots that came due (each reader's zone, hour and weekday, or the
+    /// configured defaults where they chose none) into the run of their cadence and local period,
+    /// made on first use, in the caller's transaction. Like <see cref="EnqueueAsync"/>: each reader
+    /// once per run, with the published issues they have not received (up to now), their receipts
+    /// written in the same statement; a cancelled or finished run takes no more.
+    /// </summary>
+    /// <returns>The runs that got deliveries, and how many.</returns>
+    public async Task<(IReadOnlyList<long> Runs, int Enqueued)> EnqueueSlotsAsync(NpgsqlConnection connection, NpgsqlTransaction tx,
+        IReadOnlyList<Scheduling.DueSlot> slots, Scheduling.LocalDefaults defaults, CancellationToken ct = default)
+    {
+        if (slots.Count == 0) return ([], 0);
+        var now = Now();
+        var args = new
+        {
+            kinds = slots.Select(s => Wire.Name(s.Cadence)).ToArray(),
+            zones = slots.Select(s => s.TimeZone).ToArray(),
+            hours = slots.Select(s => s.Hour).ToArray(),
+            weekdays = slots.Select(s => s.Weekday is { } d ? (int)d : -1).ToArray(),
+            periods = slots.Select(s => s.Period.ToDateTime(TimeOnly.MinValue)).ToArray(),
+            until = slots.Select(s => Scheduling.LocalDelivery.SlicesUntil(s.Cadence, s.Period).UtcDateTime).ToArray(),
+            defaultZone = defaults.TimeZone, defaultHour = defaults.Hour, defaultDay = (int)defaults.WeeklyDay, now,
+        };
+        // Short, frequent statements: compiling them with LLVM would cost more than running them.
+        await connection.ExecuteAsync(new CommandDefinition("set local jit = off", transaction: tx, cancellationToken: ct));
+        // The readers of the due slots, found through the (cadence, time_zone, delivery_hour) index:
+        // a reader who chose a zone and an hour, one of the two, or neither (the defaults).
+        const string Slot = "s.status = 'active' and s.cadence = due.kind";
+        await connection.ExecuteAsync(new CommandDefinition($"""
+            create temporary table due_readers (subscriber_id bigint not null, kind text not null, period date not null, until timestamptz not null) on commit drop;
+            with due as (
+                select * from unnest(@kinds::text[], @zones::text[], @hours::int[], @weekdays::int[], @periods::date[], @until::timestamptz[])
+                    as d(kind, zone, hour, weekday, period, until)
+            ),
+            readers as (
+                select due.*, s.id, s.weekly_day from due join subscribers s on {Slot} and s.time_zone = due.zone and s.delivery_hour = due.hour
+                union all
+                select due.*, s.id, s.weekly_day from due join subscribers s on {Slot} and s.time_zone = due.zone and s.delivery_hour is null
+                where due.hour = @defaultHour
+                union all
+                select due.*, s.id, s.weekly_day from due join subscribers s on {Slot} and s.time_zone is null and s.delivery_hour = due.hour
+                where due.zone = @defaultZone
+                union all
+                select due.*, s.id, s.weekly_day from due join subscribers s on {Slot} and s.time_zone is null and s.delivery_hour is null
+                where due.zone = @defaultZone and due.hour = @defaultHour
+            )
+            insert into due_readers (subscriber_id, kind, period, until)
+            select id, kind, period, until from readers
+            where weekday < 0 or coalesce(weekly_day, @defaultDay) = weekday;
+            """, args, tx, cancellationToken: ct, commandTimeout: 600));
+        // A run for each cadence and period with readers due.
+        await connection.ExecuteAsync(new CommandDefinition("""
+            insert into runs (kind, period, created_at, slices_until)
+            select kind, period, @now, max(until) from due_readers group by kind, period
+            on conflict do nothing
+            """, args, tx, cancellationToken: ct));
+        const string Unreceived = """
+            i.status = 'published' and i.published_at >= s.issues_from and i.published_at <= @now
+            and not exists (select 1 from receipts rc where rc.subscriber_id = s.id and rc.issue_id = i.id)
+            """;
+        var enqueued = (await connection.QueryAsync<long>(new CommandDefinition($"""
+            with inserted as (
+                insert into deliveries (run_id, subscriber_id, next_attempt_at)
+                select r.id, s.id, @now
+                from due_readers due
+                join runs r on r.kind = due.kind and r.period = due.period and r.status in ({OpenRuns})
+                join subscribers s on s.id = due.subscriber_id
+                where exists (select 1 from issues i where {Unreceived})
+                on conflict (run_id, subscriber_id) do nothing
+                returning id, run_id, subscriber_id
+            ),
+            receipted as (
+                insert into receipts (subscriber_id, issue_id, delivery_id)
+                select ins.subscriber_id, i.id, ins.id
+                from inserted ins join subscribers s on s.id = ins.subscriber_id
+                join issues i on {Unreceived}
+                on conflict do nothing
+            )
+            select run_id from inserted
+            """, args, tx, cancellationToken: ct, commandTimeout: 600))).ToList();
+        await connection.ExecuteAsync(new CommandDefinition("drop table due_readers", transaction: tx, cancellationToken: ct));
+        // The runs' totals grow by what was added (not recounted: a day's run of a big list holds a million deliveries).
+        var added = enqueued.GroupBy(r => r).Select(g => (Run: g.Key, Count: g.Count())).ToList();
+        if (added.Count > 0)
+            await connection.ExecuteAsync(new CommandDefinition(
+                "update runs r set total = r.total + a.n from unnest(@ids::bigint[], @counts::int[]) as a(id, n) where r.id = a.id",
+                new { ids = added.Select(a => a.Run).ToArray(), counts = added.Select(a => a.Count).ToArray() }, tx, cancellationToken: ct));
+        var runs = added.Select(a => a.Run).ToArray();
+        return (runs, enqueued.Count);
+    }
+
+    /// <summary>The scheduled runs still sending whose period can take no more deliveries, for <see cref="TryCompleteAsync"/>.</summary>
+    public async Task<IReadOnlyList<long>> ClosingRunsAsync(CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        return (await connection.QueryAsync<long>(new CommandDefinition(
+            $"select id from runs where status = {RunSending} and slices_until <= @now", new { now = Now() }, cancellationToken: ct))).ToList();
+    }
+
     /// <summary>Marks done every given run that is sending and has nothing left to send.</summary>
     public async Task TryCompleteAsync(IReadOnlyCollection<long> runIds, CancellationToken ct = default)
     {
@@ -152,7 +251,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         await using var connection = await db.OpenConnectionAsync(ct);
         var done = await connection.QueryAsync<long>(new CommandDefinition($"""
             update runs r set status = {Done}, finished_at = @now
-            where r.id = any(@ids) and r.status = {RunSending}
+            where r.id = any(@ids) and r.status = {RunSending} and (r.slices_until is null or r.slices_until <= @now)
               and not exists (select 1 from deliveries d where d.run_id = r.id and d.status in ({OpenDeliveries}))
             returning r.id
             """, new { ids = runIds.ToArray(), now = Now() }, cancellationToken: ct));

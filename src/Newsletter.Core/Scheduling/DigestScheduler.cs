@@ -3,87 +3,61 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Newsletter.Configuration;
 using Newsletter.Delivery;
-using Newsletter.Subscribers;
 using Npgsql;
-using Quartz;
 
 namespace Newsletter.Scheduling;
 
-/// <summary>When the daily and weekly digests fire: the configured cron expressions in the configured zone.</summary>
-public static class DigestSchedule
-{
-    public static CronExpression Cron(ScheduleOptions options, Cadence cadence) =>
-        new(cadence == Cadence.Daily ? options.Daily : options.Weekly, options.Zone);
-
-    /// <summary>The cadence's next scheduled firing after <paramref name="at"/>.</summary>
-    public static DateTimeOffset? NextFiringAfter(ScheduleOptions options, Cadence cadence, DateTimeOffset at) =>
-        Cron(options, cadence).GetNextValidTimeAfter(at);
-}
-
 /// <summary>
-/// Turns a firing of the daily or weekly schedule into a run. A period is identified by the local
-/// date of its scheduled firing in the schedule's time zone, so however often a period fires (a
-/// retried job, two nodes, the repeated hour when clocks go back) it gets one run. A firing older
-/// than <c>MaxLateness</c> is skipped with a log line, and after downtime only the latest missed
-/// period is considered, never one run per missed firing.
+/// The local-time schedule. Each firing (every quarter hour, so zones whose offset ends in :30 or
+/// :45 are on time) enqueues the readers whose local delivery hour began since the previous firing,
+/// into the run of their cadence and local period (<see cref="LocalDelivery"/>). How far it got is
+/// stored with the enqueue in one transaction under a row lock: two processes firing at once make
+/// one enqueue, and after downtime the next firing covers everything missed once, except hours older
+/// than <c>MaxLateness</c>, which are skipped with a log line (their issues go in the next digest).
 /// </summary>
 public sealed class DigestScheduler(
     SendLedger ledger, NpgsqlDataSource db, IOptions<ScheduleOptions> options, TimeProvider clock, ILogger<DigestScheduler> logger)
 {
-    public CronExpression Cron(Cadence cadence) => DigestSchedule.Cron(options.Value, cadence);
+    private const string Progress = "local-time";
 
-    /// <summary>The period (local date in the schedule's zone) a firing at <paramref name="scheduledUtc"/> belongs to.</summary>
-    public DateOnly PeriodOf(DateTimeOffset scheduledUtc) =>
-        DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(scheduledUtc, options.Value.Zone).DateTime);
+    /// <summary>How often the schedule fires.</summary>
+    public static readonly TimeSpan Interval = TimeSpan.FromMinutes(15);
 
-    /// <summary>
-    /// Handles the schedule firing for <paramref name="cadence"/> that was due at
-    /// <paramref name="scheduledUtc"/>; returns the run, or null when the firing was too late.
-    /// </summary>
-    public async Task<RunSummary?> FireAsync(Cadence cadence, DateTimeOffset scheduledUtc, CancellationToken ct = default)
+    /// <summary>Enqueues every delivery time that came due up to <paramref name="until"/> (default: now); returns how many deliveries.</summary>
+    public async Task<int> FireAsync(DateTimeOffset? until = null, CancellationToken ct = default)
     {
-        var period = PeriodOf(scheduledUtc);
-        var lateness = clock.GetUtcNow() - scheduledUtc;
-        if (lateness > options.Value.MaxLateness)
+        var o = options.Value;
+        var now = clock.GetUtcNow();
+        var end = until is { } u && u < now ? u : now;
+        int enqueued;
+        IReadOnlyList<long> runs;
+        await using (var connection = await db.OpenConnectionAsync(ct))
+        await using (var tx = await connection.BeginTransactionAsync(ct))
         {
-            if (!await HasRunAsync(cadence, period, ct))
-                logger.LogWarning("Skipped the {Cadence} digest of {Period}: due at {Due:u}, now {Lateness} late (Newsletter__Schedule__MaxLateness is {Max})",
-                    Wire.Name(cadence), period.ToString("yyyy-MM-dd"), scheduledUtc, lateness, options.Value.MaxLateness);
-            return null;
+            await connection.ExecuteAsync(new CommandDefinition(
+                "insert into schedule_progress (name, covered_until) values (@Progress, @start) on conflict do nothing",
+                new { Progress, start = (end - Interval).UtcDateTime }, tx, cancellationToken: ct));
+            var covered = new DateTimeOffset(await connection.ExecuteScalarAsync<DateTime>(new CommandDefinition(
+                "select covered_until from schedule_progress where name = @Progress for update", new { Progress }, tx, cancellationToken: ct)), TimeSpan.Zero);
+            if (covered >= end) return 0; // another process (or an earlier firing) got here first
+            var from = covered;
+            if (from < now - o.MaxLateness)
+            {
+                logger.LogWarning("Skipped the delivery times between {From:u} and {To:u}: more than Newsletter__Schedule__MaxLateness ({Max}) ago; their issues go in the next digest",
+                    from, now - o.MaxLateness, o.MaxLateness);
+                from = now - o.MaxLateness;
+            }
+            var zones = (await connection.QueryAsync<string>(new CommandDefinition(
+                "select distinct time_zone from subscribers where status = 'active' and time_zone is not null", transaction: tx, cancellationToken: ct)))
+                .Append(o.TimeZone);
+            var slots = LocalDelivery.DueBetween(zones, from, end);
+            (runs, enqueued) = await ledger.EnqueueSlotsAsync(connection, tx, slots, o.Defaults, ct);
+            await connection.ExecuteAsync(new CommandDefinition("update schedule_progress set covered_until = @end where name = @Progress",
+                new { Progress, end = end.UtcDateTime }, tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
         }
-        var (run, _) = await ledger.StartDigestAsync(cadence, period, ct);
-        return run;
-    }
-
-    /// <summary>
-    /// At start-up: for each cadence, the latest firing that should already have happened is run
-    /// now if it has no run yet and is recent enough. Earlier missed firings are not replayed.
-    /// </summary>
-    public async Task CatchUpAsync(CancellationToken ct = default)
-    {
-        foreach (var cadence in new[] { Cadence.Daily, Cadence.Weekly })
-        {
-            if (LastFiringAtOrBefore(cadence, clock.GetUtcNow()) is not { } last) continue;
-            if (await HasRunAsync(cadence, PeriodOf(last), ct)) continue;
-            await FireAsync(cadence, last, ct);
-        }
-    }
-
-    /// <summary>The latest scheduled firing at or before <paramref name="at"/> (looking back at most 8 days).</summary>
-    public DateTimeOffset? LastFiringAtOrBefore(Cadence cadence, DateTimeOffset at)
-    {
-        var cron = Cron(cadence);
-        DateTimeOffset? last = null;
-        for (var next = cron.GetNextValidTimeAfter(at.AddDays(-8)); next is { } n && n <= at; next = cron.GetNextValidTimeAfter(n))
-            last = n;
-        return last;
-    }
-
-    private async Task<bool> HasRunAsync(Cadence cadence, DateOnly period, CancellationToken ct)
-    {
-        await using var connection = await db.OpenConnectionAsync(ct);
-        return await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-            "select exists (select 1 from runs where kind = @kind and period = @period::date)",
-            new { kind = Wire.Name(cadence), period = period.ToDateTime(TimeOnly.MinValue) }, cancellationToken: ct));
+        if (enqueued > 0) logger.LogInformation("Enqueued {Count} deliveries whose local time came due up to {End:u}", enqueued, end);
+        await ledger.TryCompleteAsync([.. runs, .. await ledger.ClosingRunsAsync(ct)], ct);
+        return enqueued;
     }
 }

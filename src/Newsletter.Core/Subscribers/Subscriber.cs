@@ -41,6 +41,17 @@ public sealed class Subscriber
 
     public Language Language { get; init; }
 
+    /// <summary>The reader's IANA time zone; null: the configured default.</summary>
+    public string? TimeZone { get; init; }
+
+    /// <summary>The reader's local delivery hour (0-23); null: the configured default.</summary>
+    public int? DeliveryHour { get; init; }
+
+    /// <summary>A weekly reader's weekday; null: the configured default.</summary>
+    public DayOfWeek? WeeklyDay { get; init; }
+
+    public DeliveryTime Time => new(TimeZone, DeliveryHour, WeeklyDay);
+
     public SubscriberStatus Status { get; init; }
 
     public DateTime CreatedAt { get; init; }
@@ -51,15 +62,16 @@ public sealed class Subscriber
 }
 
 /// <summary>A validated request to add a subscriber.</summary>
-public sealed record NewSubscriber(string Email, string? Name, Cadence Cadence, Language Language)
+public sealed record NewSubscriber(string Email, string? Name, Cadence Cadence, Language Language, DeliveryTime? Time = null)
 {
     /// <summary>Validates raw input; every rule names its field.</summary>
     /// <exception cref="InputException">A value breaks a rule.</exception>
-    public static NewSubscriber Create(string? email, string? name, string? cadence, string? language) => new(
+    public static NewSubscriber Create(string? email, string? name, string? cadence, string? language, DeliveryTime? time = null) => new(
         EmailAddress.Parse("email", email),
         NameOrNull(name),
         cadence is null ? Cadence.Weekly : Wire.Parse<Cadence>("cadence", cadence),
-        language is null ? Language.Ko : Wire.Parse<Language>("language", language));
+        language is null ? Language.Ko : Wire.Parse<Language>("language", language),
+        time);
 
     internal static string? NameOrNull(string? name) =>
         TextRules.SingleLine("name", name, TextRules.MaxNameLength, required: false) is { Length: > 0 } n ? n : null;

@@ -28,7 +28,7 @@ public sealed record ImportReport(long Rows, long Inserted, long Updated, long U
 /// </summary>
 public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptions> delivery, IOptions<ImportOptions> options, TimeProvider clock)
 {
-    public static readonly string[] Columns = ["email", "name", "cadence", "language"];
+    public static readonly string[] Columns = ["email", "name", "cadence", "language", DeliveryTime.TimeZoneField, DeliveryTime.HourField, DeliveryTime.WeekdayField];
 
     /// <summary>Columns an export adds; an import accepts and ignores them, so an export imports back.</summary>
     public static readonly string[] ExportOnlyColumns = ["status", "created_at"];
@@ -54,12 +54,13 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
         await connection.ExecuteAsync(new CommandDefinition("""
-            create temporary table import_rows (line bigint not null, email text not null, name text, cadence text, language text) on commit drop
+            create temporary table import_rows (line bigint not null, email text not null, name text, cadence text, language text,
+                time_zone text, delivery_hour smallint, weekly_day smallint) on commit drop
             """, transaction: tx, cancellationToken: ct));
 
         long rows = 0;
         var max = options.Value.MaxRows;
-        await using (var copy = await connection.BeginBinaryImportAsync("copy import_rows (line, email, name, cadence, language) from stdin (format binary)", ct))
+        await using (var copy = await connection.BeginBinaryImportAsync("copy import_rows (line, email, name, cadence, language, time_zone, delivery_hour, weekly_day) from stdin (format binary)", ct))
         {
             while (reader.Read() is { } record)
             {
@@ -76,11 +77,13 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
                 // less an export's neutralising quote (see CsvReader.ForSpreadsheet); a choice is
                 // trimmed, and left out when blank.
                 string? Text(string name) => index.TryGetValue(name, out var i) && record[i].Length > 0 ? CsvReader.FromSpreadsheet(record[i]) : null;
-                string? Choice(string name) => index.TryGetValue(name, out var i) && record[i].Trim() is { Length: > 0 } v ? v.ToLowerInvariant() : null;
+                string? Choice(string name, bool lower = true) =>
+                    index.TryGetValue(name, out var i) && record[i].Trim() is { Length: > 0 } v ? lower ? v.ToLowerInvariant() : v : null;
                 NewSubscriber valid;
                 try
                 {
-                    valid = NewSubscriber.Create(Text("email"), Text("name"), Choice("cadence"), Choice("language"));
+                    var time = DeliveryTime.Parse(Choice(DeliveryTime.TimeZoneField, lower: false), Choice(DeliveryTime.HourField), Choice(DeliveryTime.WeekdayField));
+                    valid = NewSubscriber.Create(Text("email"), Text("name"), Choice("cadence"), Choice("language"), time);
                 }
                 catch (InputException e)
                 {
@@ -93,6 +96,9 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
                 await WriteNullableAsync(copy, valid.Name, ct);
                 await WriteNullableAsync(copy, Choice("cadence") is null ? null : Wire.Name(valid.Cadence), ct);
                 await WriteNullableAsync(copy, Choice("language") is null ? null : Wire.Name(valid.Language), ct);
+                await WriteNullableAsync(copy, valid.Time?.TimeZone, ct);
+                if (valid.Time?.Hour is { } hour) await copy.WriteAsync((short)hour, NpgsqlDbType.Smallint, ct); else await copy.WriteNullAsync(ct);
+                if (valid.Time?.WeeklyDay is { } day) await copy.WriteAsync((short)day, NpgsqlDbType.Smallint, ct); else await copy.WriteNullAsync(ct);
             }
             await copy.CompleteAsync(ct);
         }
@@ -119,14 +125,17 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
             """, transaction: tx, cancellationToken: ct, commandTimeout: 0)))
             Reject(line, "email", "the address was erased and is suppressed");
 
-        // Existing subscribers: the file's name, cadence and language, where it gives them; their status stays.
+        // Existing subscribers: the file's name, cadence, language and delivery time, where it gives them; their status stays.
         var updated = await connection.ExecuteAsync(new CommandDefinition("""
             update subscribers s set name = coalesce(i.name, s.name), cadence = coalesce(i.cadence, s.cadence),
-                language = coalesce(i.language, s.language), updated_at = @now
+                language = coalesce(i.language, s.language), time_zone = coalesce(i.time_zone, s.time_zone),
+                delivery_hour = coalesce(i.delivery_hour, s.delivery_hour), weekly_day = coalesce(i.weekly_day, s.weekly_day), updated_at = @now
             from import_rows i
             where lower(s.email) = lower(i.email) and s.status not in ('unsubscribed', 'bounced', 'complained')
               and (coalesce(i.name, s.name) is distinct from s.name or coalesce(i.cadence, s.cadence) <> s.cadence
-                   or coalesce(i.language, s.language) <> s.language)
+                   or coalesce(i.language, s.language) <> s.language or coalesce(i.time_zone, s.time_zone) is distinct from s.time_zone
+                   or coalesce(i.delivery_hour, s.delivery_hour) is distinct from s.delivery_hour
+                   or coalesce(i.weekly_day, s.weekly_day) is distinct from s.weekly_day)
             """, new { now }, tx, cancellationToken: ct, commandTimeout: 0));
         foreach (var line in await connection.QueryAsync<long>(new CommandDefinition("""
             select i.line from import_rows i join subscribers s on lower(s.email) = lower(i.email)
@@ -140,8 +149,9 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
         var active = status == SubscriberStatus.Active;
         var inserted = await connection.ExecuteAsync(new CommandDefinition($"""
             with added as (
-                insert into subscribers (email, name, cadence, language, status, created_at, updated_at, confirmed_at, issues_from, confirmation_requested_at)
-                select i.email, i.name, coalesce(i.cadence, 'weekly'), coalesce(i.language, 'ko'), @status, @now, @now,
+                insert into subscribers (email, name, cadence, language, time_zone, delivery_hour, weekly_day, status, created_at, updated_at, confirmed_at,
+                                         issues_from, confirmation_requested_at)
+                select i.email, i.name, coalesce(i.cadence, 'weekly'), coalesce(i.language, 'ko'), i.time_zone, i.delivery_hour, i.weekly_day, @status, @now, @now,
                        case when @active then @now end,
                        case when @active then {SubscriberStore.IssuesFromNow} end,
                        case when @active then null else @now end
@@ -176,13 +186,13 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
         return index;
     }
 
-    /// <summary>Writes subscribers as CSV (the import's columns, then status and created_at), streamed from the database.</summary>
+    /// <summary>Writes subscribers as CSV (email, name, cadence, language, status, created_at, then the delivery time: time_zone, hour, weekday), streamed from the database.</summary>
     public async Task ExportAsync(TextWriter writer, SubscriberStatus? status, CancellationToken ct = default)
     {
-        await writer.WriteAsync("email,name,cadence,language,status,created_at\r\n");
+        await writer.WriteAsync("email,name,cadence,language,status,created_at,time_zone,hour,weekday\r\n");
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var command = new NpgsqlCommand("""
-            select email, name, cadence, language, status, created_at from subscribers
+            select email, name, cadence, language, status, created_at, time_zone, delivery_hour, weekly_day from subscribers
             where @status::text is null or status = @status::text order by id
             """, connection);
         command.Parameters.AddWithValue("status", NpgsqlDbType.Text, status is { } s ? Wire.Name(s) : DBNull.Value);
@@ -200,6 +210,12 @@ public sealed class SubscriberImport(NpgsqlDataSource db, IOptions<DeliveryOptio
             writer.Write(rows.GetString(4));
             writer.Write(',');
             writer.Write(rows.GetDateTime(5).ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture));
+            writer.Write(',');
+            if (!rows.IsDBNull(6)) writer.Write(rows.GetString(6));
+            writer.Write(',');
+            if (!rows.IsDBNull(7)) writer.Write(rows.GetInt16(7).ToString(CultureInfo.InvariantCulture));
+            writer.Write(',');
+            if (!rows.IsDBNull(8)) writer.Write(DeliveryTime.WeekdayName((DayOfWeek)rows.GetInt16(8)));
             await writer.WriteAsync("\r\n");
         }
         await writer.FlushAsync(ct);

@@ -17,7 +17,7 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
              else @now end
         """;
 
-    internal const string Columns = "id, public_id, email, name, cadence, language, status, created_at, confirmed_at, unsubscribed_at";
+    internal const string Columns = "id, public_id, email, name, cadence, language, time_zone, delivery_hour, weekly_day, status, created_at, confirmed_at, unsubscribed_at";
 
     /// <summary>Adds an address the admin vouches for, already active.</summary>
     /// <exception cref="ConflictException">The address is already on the list (in any letter case).</exception>
@@ -31,13 +31,14 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
             if (await IsSuppressedAsync(connection, tx, subscriber.Email, ct))
                 throw new ConflictException("email", $"'{subscriber.Email}' was erased and is suppressed; only its owner can sign up again, through the form");
             var added = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
-                insert into subscribers (email, name, cadence, language, status, created_at, confirmed_at, updated_at, issues_from)
-                values (@Email, @Name, @Cadence, @Language, 'active', @now, @now, @now, {IssuesFromNow})
+                insert into subscribers (email, name, cadence, language, time_zone, delivery_hour, weekly_day, status, created_at, confirmed_at, updated_at, issues_from)
+                values (@Email, @Name, @Cadence, @Language, @zone, @hour, @weekday, 'active', @now, @now, @now, {IssuesFromNow})
                 returning {Columns}
                 """,
                 new
                 {
                     subscriber.Email, subscriber.Name, Cadence = Wire.Name(subscriber.Cadence), Language = Wire.Name(subscriber.Language),
+                    zone = subscriber.Time?.TimeZone, hour = (short?)subscriber.Time?.Hour, weekday = (short?)subscriber.Time?.WeeklyDay,
                     now, backfill = delivery.Value.BackfillLatest,
                 },
                 tx, cancellationToken: ct));
@@ -52,12 +53,14 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
     }
 
     /// <summary>
-    /// Changes a subscriber's cadence, language or status (null leaves a field as it is). Becoming
-    /// active again starts them on issues from now; leaving stops everything still queued for them
-    /// (checked when a delivery is claimed).
+    /// Changes a subscriber's cadence, language, delivery time or status (null leaves it as it is;
+    /// a <paramref name="time"/> replaces all three of its fields, a null field meaning the default).
+    /// Becoming active again starts them on issues from now; leaving stops everything still queued
+    /// for them (checked when a delivery is claimed).
     /// </summary>
     /// <exception cref="NotFoundException">No subscriber has this address.</exception>
-    public async Task<Subscriber> UpdateAsync(string email, Cadence? cadence, Language? language, SubscriberStatus? status, CancellationToken ct = default)
+    public async Task<Subscriber> UpdateAsync(string email, Cadence? cadence, Language? language, SubscriberStatus? status, DeliveryTime? time = null,
+        CancellationToken ct = default)
     {
         email = EmailAddress.Parse("email", email);
         var now = clock.GetUtcNow().UtcDateTime;
@@ -70,6 +73,9 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
             update subscribers set
                 cadence = coalesce(@cadence, cadence),
                 language = coalesce(@language, language),
+                time_zone = case when @setTime then @zone else time_zone end,
+                delivery_hour = case when @setTime then @hour else delivery_hour end,
+                weekly_day = case when @setTime then @weekday else weekly_day end,
                 status = coalesce(@status, status),
                 confirmed_at = case when @status = 'active' and status <> 'active' then @now else confirmed_at end,
                 issues_from = case when @status = 'active' and status <> 'active' then {IssuesFromNow} else issues_from end,
@@ -86,6 +92,7 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
                 cadence = cadence is { } c ? Wire.Name(c) : null,
                 language = language is { } l ? Wire.Name(l) : null,
                 status = status is { } st ? Wire.Name(st) : null,
+                setTime = time is not null, zone = time?.TimeZone, hour = (short?)time?.Hour, weekday = (short?)time?.WeeklyDay,
                 now,
                 backfill = delivery.Value.BackfillLatest,
             }, tx, cancellationToken: ct));
@@ -110,6 +117,8 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
             await Subscriptions.RecordAsync(connection, tx, old.Id, now, "cadence_changed", ChangeSource.Admin, $"{Wire.Name(old.Cadence)} -> {Wire.Name(updated.Cadence)}", ClientInfo.None, ct);
         if (updated.Language != old.Language)
             await Subscriptions.RecordAsync(connection, tx, old.Id, now, "language_changed", ChangeSource.Admin, $"{Wire.Name(old.Language)} -> {Wire.Name(updated.Language)}", ClientInfo.None, ct);
+        if (updated.Time != old.Time)
+            await Subscriptions.RecordAsync(connection, tx, old.Id, now, "delivery_time_changed", ChangeSource.Admin, $"{Describe(old.Time)} -> {Describe(updated.Time)}", ClientInfo.None, ct);
         await tx.CommitAsync(ct);
         return updated;
     }
@@ -133,6 +142,10 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
             """, new { erased, now = clock.GetUtcNow().UtcDateTime }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
     }
+
+    /// <summary>A delivery time for the history: <c>Asia/Seoul 08 monday</c>, with <c>default</c> for each field not chosen.</summary>
+    public static string Describe(DeliveryTime t) =>
+        $"{t.TimeZone ?? "default"} {(t.Hour is { } h ? h.ToString("00", System.Globalization.CultureInfo.InvariantCulture) : "default")} {(t.WeeklyDay is { } d ? DeliveryTime.WeekdayName(d) : "default")}";
 
     internal static Task<bool> IsSuppressedAsync(NpgsqlConnection connection, NpgsqlTransaction? tx, string email, CancellationToken ct) =>
         connection.ExecuteScalarAsync<bool>(new CommandDefinition(

@@ -69,13 +69,14 @@ public sealed class Subscriptions(
         {
             subscriber.Email, subscriber.Name, Cadence = Wire.Name(subscriber.Cadence), Language = Wire.Name(subscriber.Language), now,
             due = now - options.Value.ConfirmationInterval,
+            zone = subscriber.Time?.TimeZone, hour = (short?)subscriber.Time?.Hour, weekday = (short?)subscriber.Time?.WeeklyDay,
         };
         bool due;
         if (existing is null)
         {
             var id = await connection.ExecuteScalarAsync<long>(new CommandDefinition("""
-                insert into subscribers (email, name, cadence, language, status, created_at, updated_at, confirmation_requested_at)
-                values (@Email, @Name, @Cadence, @Language, 'pending', @now, @now, @now)
+                insert into subscribers (email, name, cadence, language, time_zone, delivery_hour, weekly_day, status, created_at, updated_at, confirmation_requested_at)
+                values (@Email, @Name, @Cadence, @Language, @zone, @hour, @weekday, 'pending', @now, @now, @now)
                 returning id
                 """, args, tx, cancellationToken: ct));
             await RecordAsync(connection, tx, id, "subscribed", ChangeSource.Page, null, client, ct);
@@ -85,10 +86,15 @@ public sealed class Subscriptions(
         {
             due = existing.Value.SentAt is null || existing.Value.SentAt <= args.due;
             await connection.ExecuteAsync(new CommandDefinition("""
-                update subscribers set requested_name = @Name, requested_cadence = @Cadence, requested_language = @Language, status = 'pending',
+                update subscribers set requested_name = @Name, requested_cadence = @Cadence, requested_language = @Language,
+                    requested_time = @requestedTime, status = 'pending',
                     confirmation_requested_at = case when @isDue then @now else confirmation_requested_at end, updated_at = @now
                 where id = @id
-                """, new { args.Name, args.Cadence, args.Language, args.now, isDue = due, id = existing.Value.Id }, tx, cancellationToken: ct));
+                """, new
+            {
+                args.Name, args.Cadence, args.Language, args.now, isDue = due, id = existing.Value.Id,
+                requestedTime = subscriber.Time is { } t ? new[] { t.TimeZone, t.Hour?.ToString(System.Globalization.CultureInfo.InvariantCulture), t.WeeklyDay?.ToString("d") } : null,
+            }, tx, cancellationToken: ct));
             var differs = (subscriber.Name is not null && subscriber.Name != existing.Value.Name) || args.Cadence != existing.Value.Cadence || args.Language != existing.Value.Language;
             if (existing.Value.Status != "pending" || differs)
                 await RecordAsync(connection, tx, existing.Value.Id, "subscribed", ChangeSource.Page,
@@ -117,7 +123,11 @@ public sealed class Subscriptions(
         // The owner confirmed: the choices of the form they (or someone) posted become theirs.
         var requested = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
             update subscribers set name = coalesce(requested_name, name), cadence = coalesce(requested_cadence, cadence),
-                language = coalesce(requested_language, language), requested_name = null, requested_cadence = null, requested_language = null
+                language = coalesce(requested_language, language),
+                time_zone = case when requested_time is null then time_zone else requested_time[1] end,
+                delivery_hour = case when requested_time is null then delivery_hour else requested_time[2]::smallint end,
+                weekly_day = case when requested_time is null then weekly_day else requested_time[3]::smallint end,
+                requested_name = null, requested_cadence = null, requested_language = null, requested_time = null
             where id = @Id returning {SubscriberStore.Columns}
             """, new { current.Id }, tx, cancellationToken: ct));
         if (requested.Cadence != updated.Cadence)
@@ -126,6 +136,9 @@ public sealed class Subscriptions(
             await RecordAsync(connection, tx, current.Id, "language_changed", ChangeSource.Page, $"{Wire.Name(updated.Language)} -> {Wire.Name(requested.Language)}", client, ct);
         if (requested.Name != updated.Name)
             await RecordAsync(connection, tx, current.Id, "name_changed", ChangeSource.Page, null, client, ct);
+        if (requested.Time != updated.Time)
+            await RecordAsync(connection, tx, current.Id, "delivery_time_changed", ChangeSource.Page,
+                $"{SubscriberStore.Describe(updated.Time)} -> {SubscriberStore.Describe(requested.Time)}", client, ct);
         updated = requested;
         // The owner confirmed by mail: an earlier erasure no longer speaks for them.
         await connection.ExecuteAsync(new CommandDefinition(
@@ -176,8 +189,9 @@ public sealed class Subscriptions(
         return updated;
     }
 
-    /// <summary>Changes cadence, language and name (null: unchanged; an empty name clears it); each change is recorded.</summary>
-    public async Task<Subscriber?> UpdatePreferencesAsync(Guid publicId, Cadence? cadence, Language? language, string? name, ChangeSource source, ClientInfo client, CancellationToken ct = default)
+    /// <summary>Changes cadence, language, name and delivery time (null: unchanged; an empty name clears it); each change is recorded.</summary>
+    public async Task<Subscriber?> UpdatePreferencesAsync(Guid publicId, Cadence? cadence, Language? language, string? name, ChangeSource source, ClientInfo client,
+        CancellationToken ct = default, DeliveryTime? time = null)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
@@ -186,16 +200,24 @@ public sealed class Subscriptions(
         var newName = name is null ? current.Name : name.Length == 0 ? null : name;
         var newCadence = cadence ?? current.Cadence;
         var newLanguage = language ?? current.Language;
+        var newTime = time ?? current.Time;
         var updated = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
-            update subscribers set cadence = @cadence, language = @language, name = @name, updated_at = @now
+            update subscribers set cadence = @cadence, language = @language, name = @name,
+                time_zone = @zone, delivery_hour = @hour, weekly_day = @weekday, updated_at = @now
             where id = @Id returning {SubscriberStore.Columns}
-            """, new { current.Id, cadence = Wire.Name(newCadence), language = Wire.Name(newLanguage), name = newName, now = Now() }, tx, cancellationToken: ct));
+            """, new
+        {
+            current.Id, cadence = Wire.Name(newCadence), language = Wire.Name(newLanguage), name = newName,
+            zone = newTime.TimeZone, hour = (short?)newTime.Hour, weekday = (short?)newTime.WeeklyDay, now = Now(),
+        }, tx, cancellationToken: ct));
         if (newCadence != current.Cadence)
             await RecordAsync(connection, tx, current.Id, "cadence_changed", source, $"{Wire.Name(current.Cadence)} -> {Wire.Name(newCadence)}", client, ct);
         if (newLanguage != current.Language)
             await RecordAsync(connection, tx, current.Id, "language_changed", source, $"{Wire.Name(current.Language)} -> {Wire.Name(newLanguage)}", client, ct);
         if (newName != current.Name)
             await RecordAsync(connection, tx, current.Id, "name_changed", source, null, client, ct);
+        if (newTime != current.Time)
+            await RecordAsync(connection, tx, current.Id, "delivery_time_changed", source, $"{SubscriberStore.Describe(current.Time)} -> {SubscriberStore.Describe(newTime)}", client, ct);
         await tx.CommitAsync(ct);
         return updated;
     }

@@ -14,10 +14,14 @@ internal static class SubscriberCommands
         var name = new Option<string?>("--name") { Description = "Display name" };
         var cadence = new Option<string?>("--cadence") { Description = "weekly (default) or daily" };
         var language = new Option<string?>("--language") { Description = "ko (default), en or both" };
-        var add = new Command("add", "Add an active subscriber (the admin vouches for the address)") { email, name, cadence, language };
+        var timeZone = new Option<string?>("--time-zone") { Description = "IANA time zone of the reader, e.g. America/New_York (default: Newsletter__Schedule__TimeZone)" };
+        var hour = new Option<string?>("--hour") { Description = "Local delivery hour, 0-23 (default: Newsletter__Schedule__DeliveryHour)" };
+        var weekday = new Option<string?>("--weekday") { Description = "Weekday of a weekly reader, monday ... sunday (default: Newsletter__Schedule__WeeklyDay)" };
+        var add = new Command("add", "Add an active subscriber (the admin vouches for the address)") { email, name, cadence, language, timeZone, hour, weekday };
         add.SetAction((parse, ct) => NewsletterCli.WithAppAsync(async (app, token) =>
         {
-            var request = NewSubscriber.Create(parse.GetValue(email), parse.GetValue(name), parse.GetValue(cadence), parse.GetValue(language));
+            var request = NewSubscriber.Create(parse.GetValue(email), parse.GetValue(name), parse.GetValue(cadence), parse.GetValue(language),
+                DeliveryTime.Parse(parse.GetValue(timeZone), parse.GetValue(hour), parse.GetValue(weekday), "--time-zone", "--hour", "--weekday"));
             var stored = await app.Get<SubscriberStore>().AddActiveAsync(request, token);
             Console.WriteLine($"Added {stored.Email} ({Wire.Name(stored.Cadence)}, {Wire.Name(stored.Language)}).");
             return 0;
@@ -34,7 +38,7 @@ internal static class SubscriberCommands
         }, ct));
         subscriber.Add(list);
 
-        var csv = new Argument<string>("FILE") { Description = "CSV file: a header row, then email,name,cadence,language (only email required), UTF-8" };
+        var csv = new Argument<string>("FILE") { Description = "CSV file: a header row, then email,name,cadence,language,time_zone,hour,weekday (only email required), UTF-8" };
         var status = new Option<string?>("--status") { Description = "Status of new subscribers: active (default: the admin vouches for them) or pending" };
         var import = new Command("import", "Import subscribers from CSV; prints a report of rejected rows (exit 3 when some were rejected)") { csv, status };
         import.SetAction((parse, ct) => NewsletterCli.WithAppAsync(async (app, token) =>
@@ -81,7 +85,7 @@ internal static class SubscriberCommands
         subscriber.Add(import);
 
         var exportStatus = new Option<string?>("--status") { Description = "Only subscribers with this status (pending, active, unsubscribed, bounced, complained)" };
-        var export = new Command("export", "Write subscribers as CSV to standard output (email,name,cadence,language,status,created_at)") { exportStatus };
+        var export = new Command("export", "Write subscribers as CSV to standard output (email,name,cadence,language,status,created_at,time_zone,hour,weekday)") { exportStatus };
         export.SetAction((parse, ct) => NewsletterCli.WithAppAsync(async (app, token) =>
         {
             var filter = parse.GetValue(exportStatus) is { } st ? Wire.Parse<SubscriberStatus>("--status", st) : (SubscriberStatus?)null;

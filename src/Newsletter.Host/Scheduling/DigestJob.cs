@@ -1,18 +1,13 @@
 using Quartz;
-using Newsletter.Subscribers;
 
 namespace Newsletter.Scheduling;
 
-/// <summary>The Quartz job behind the daily and weekly triggers: one call into the scheduler.</summary>
+/// <summary>The Quartz job of the local-time schedule: one call into the scheduler per firing.</summary>
 [DisallowConcurrentExecution]
 public sealed class DigestJob(DigestScheduler scheduler) : IJob
 {
-    public const string CadenceKey = "cadence";
+    public const string Name = "digest-local-time";
 
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken)
-    {
-        var cadence = Wire.Parse<Cadence>(CadenceKey, context.MergedJobDataMap.GetString(CadenceKey));
-        // The scheduled time, not the time it ran: that is what names the period.
-        await scheduler.FireAsync(cadence, context.ScheduledFireTimeUtc ?? context.FireTimeUtc, cancellationToken);
-    }
+    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken) =>
+        await scheduler.FireAsync(null, cancellationToken);
 }

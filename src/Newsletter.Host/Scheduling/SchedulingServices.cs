@@ -14,11 +14,6 @@ public static class SchedulingServices
 {
     public static IHostApplicationBuilder AddNewsletterScheduling(this IHostApplicationBuilder builder)
     {
-        var schedule = builder.Configuration.GetSection(ScheduleOptions.Section).Get<ScheduleOptions>() ?? new ScheduleOptions();
-        TimeZoneInfo zone;
-        try { zone = schedule.Zone; }
-        catch (TimeZoneNotFoundException) { zone = TimeZoneInfo.Utc; } // start-up validation reports the bad value
-
         builder.Services.AddQuartz(q =>
         {
             q.UsePersistentStore(store =>
@@ -28,14 +23,11 @@ public static class SchedulingServices
                 store.UseClustering();
                 store.UseSystemTextJsonSerializer();
             });
-            foreach (var (cadence, cron) in new[] { (Cadence.Daily, schedule.Daily), (Cadence.Weekly, schedule.Weekly) })
-            {
-                var name = $"digest-{Wire.Name(cadence)}";
-                q.AddJob<DigestJob>(job => job.WithIdentity(name).UsingJobData(DigestJob.CadenceKey, Wire.Name(cadence)).StoreDurably());
-                // A missed firing is not replayed by Quartz; DigestScheduler.CatchUpAsync decides at start-up.
-                q.AddTrigger(trigger => trigger.ForJob(name).WithIdentity(name)
-                    .WithCronSchedule(cron, x => x.InTimeZone(zone).WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)));
-            }
+            // One job for both cadences, every quarter hour (zones with :30 and :45 offsets); a
+            // missed firing is not replayed by Quartz: the next one covers the time since the last.
+            q.AddJob<DigestJob>(job => job.WithIdentity(DigestJob.Name).StoreDurably());
+            q.AddTrigger(trigger => trigger.ForJob(DigestJob.Name).WithIdentity(DigestJob.Name)
+                .WithCronSchedule("0 0/15 * * * ?", x => x.InTimeZone(TimeZoneInfo.Utc).WithMisfireInstruction(CronTriggerMisfireInstruction.DoNothing)));
         });
         builder.Services.AddQuartzHostedService(o => o.WaitForJobsToComplete = true);
         var delivery = builder.Configuration.GetSection(DeliveryOptions.Section).Get<DeliveryOptions>() ?? new DeliveryOptions();
@@ -46,14 +38,20 @@ public static class SchedulingServices
     }
 }
 
-/// <summary>At start-up, runs a period that was missed while no process was running, if it is recent enough.</summary>
-internal sealed class ScheduleCatchUp(DigestScheduler scheduler, ILogger<ScheduleCatchUp> logger) : BackgroundService
+/// <summary>
+/// At start-up: removes the per-cadence cron triggers of earlier versions from the job store, and
+/// enqueues what came due while no process was running (within <c>MaxLateness</c>).
+/// </summary>
+internal sealed class ScheduleCatchUp(DigestScheduler scheduler, ISchedulerFactory quartz, ILogger<ScheduleCatchUp> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
-            await scheduler.CatchUpAsync(stoppingToken);
+            var store = await quartz.GetScheduler(stoppingToken);
+            foreach (var old in new[] { "digest-daily", "digest-weekly" })
+                await store.DeleteJob(new JobKey(old), stoppingToken);
+            await scheduler.FireAsync(null, stoppingToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

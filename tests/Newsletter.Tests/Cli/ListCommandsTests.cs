@@ -21,7 +21,7 @@ public sealed class ListCommandsTests
         var export = await NewsletterProcess.RunAsync(db, dir, "subscriber", "export", "--status", "active");
         Assert.Equal(0, export.ExitCode);
         var lines = export.Output.Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal("email,name,cadence,language,status,created_at", lines[0]);
+        Assert.Equal("email,name,cadence,language,status,created_at,time_zone,hour,weekday", lines[0]);
         Assert.StartsWith("minji@example.org,\"김, 민지\",daily,ko,active,", lines[1]);
         Assert.Equal(3, lines.Length);
 
@@ -32,7 +32,7 @@ public sealed class ListCommandsTests
         await File.WriteAllTextAsync(Path.Combine(dir, "broken.csv"), "mail\nx@example.org\n");
         var broken = await NewsletterProcess.RunAsync(db, dir, "subscriber", "import", "broken.csv");
         Assert.Equal(2, broken.ExitCode);
-        Assert.Equal("newsletter: csv: line 1: unknown column 'mail'; the columns are email,name,cadence,language", broken.Error.Trim());
+        Assert.Equal("newsletter: csv: line 1: unknown column 'mail'; the columns are email,name,cadence,language,time_zone,hour,weekday", broken.Error.Trim());
         Assert.Equal(1L, await db.ScalarAsync<long>("select count(*) from subscribers"));
     }
 

@@ -8,23 +8,9 @@ using Newsletter.Validation;
 
 namespace Newsletter.Tests.Delivery;
 
-public sealed class LedgerTests : IAsyncLifetime
+public sealed class LedgerTests : DatabaseAndSmtpTest
 {
     private readonly FixedClock _clock = new(new DateTimeOffset(2026, 11, 30, 0, 0, 0, TimeSpan.Zero));
-    private TestDatabase _db = null!;
-    private TestSmtpServer _smtp = null!;
-
-    public async Task InitializeAsync()
-    {
-        _db = await TestDatabase.CreateAsync();
-        _smtp = new TestSmtpServer();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _smtp.DisposeAsync();
-        await _db.DisposeAsync();
-    }
 
     private SmtpTransport Smtp() => new(new SmtpOptions { Host = "127.0.0.1", Port = _smtp.Port, Security = SmtpSecurity.None });
 

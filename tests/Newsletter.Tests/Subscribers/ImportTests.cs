@@ -123,7 +123,7 @@ public sealed class ImportTests : IAsyncLifetime
         var csv = new StringWriter();
         await Import().ExportAsync(csv, null);
         var exported = csv.ToString();
-        Assert.StartsWith("email,name,cadence,language,status,created_at\r\n", exported);
+        Assert.StartsWith("email,name,cadence,language,status,created_at,time_zone,hour,weekday\r\n", exported);
         Assert.Contains("a@example.org,\"Kim, \"\"Minji\"\"\",daily,ko,active,", exported);
 
         await using (var connection = await _db.DataSource.OpenConnectionAsync())

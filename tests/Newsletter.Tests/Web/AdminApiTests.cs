@@ -260,8 +260,8 @@ public sealed class AdminApiTests
             }
 
         // The documented request fields are exactly the ones each route accepts.
-        SameFields(["email", "name", "cadence", "language"], RequestFields("post", "/api/subscribers"));
-        SameFields(["cadence", "language", "status"], RequestFields("patch", "/api/subscribers/{email}"));
+        SameFields(["email", "name", "cadence", "language", "timeZone", "hour", "weekday"], RequestFields("post", "/api/subscribers"));
+        SameFields(["cadence", "language", "status", "timeZone", "hour", "weekday"], RequestFields("patch", "/api/subscribers/{email}"));
         SameFields(["cadence", "issue"], RequestFields("post", "/api/sends"));
         SameFields(["failed", "uncertain"], RequestFields("post", "/api/sends/{id}/resend"));
         SameFields(["slug", "title", "items", "intro", "period"], RequestFields("post", "/api/issues"));

@@ -15,22 +15,8 @@ namespace Newsletter.Tests.Web;
 /// What an attacker or a careless admin tries, against the real service, PostgreSQL and an SMTP
 /// server: each case is a way in that once got through, and must not any more.
 /// </summary>
-public sealed class HardeningTests : IAsyncLifetime
+public sealed class HardeningTests : DatabaseAndSmtpTest
 {
-    private TestDatabase _db = null!;
-    private TestSmtpServer _smtp = null!;
-
-    public async Task InitializeAsync()
-    {
-        _db = await TestDatabase.CreateAsync();
-        _smtp = new TestSmtpServer();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _smtp.DisposeAsync();
-        await _db.DisposeAsync();
-    }
 
     private Task<ServiceProcess> StartAsync(Dictionary<string, string?>? extra = null, string? connectionString = null)
     {

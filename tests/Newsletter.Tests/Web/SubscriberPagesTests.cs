@@ -11,23 +11,9 @@ using Newsletter.Tests.Infrastructure;
 namespace Newsletter.Tests.Web;
 
 /// <summary>The subscriber pages over HTTP against the real <c>newsletter run</c> process, PostgreSQL and an SMTP server.</summary>
-public sealed class SubscriberPagesTests : IAsyncLifetime
+public sealed class SubscriberPagesTests : DatabaseAndSmtpTest
 {
     private static readonly LinkSigner Signer = new(TestMail.Secret);
-    private TestDatabase _db = null!;
-    private TestSmtpServer _smtp = null!;
-
-    public async Task InitializeAsync()
-    {
-        _db = await TestDatabase.CreateAsync();
-        _smtp = new TestSmtpServer();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _smtp.DisposeAsync();
-        await _db.DisposeAsync();
-    }
 
     private Task<ServiceProcess> StartAsync(Dictionary<string, string?>? extra = null)
     {

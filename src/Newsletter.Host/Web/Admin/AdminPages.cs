@@ -87,7 +87,7 @@ public static class AdminPages
     private const double ComplaintLimit = 0.003;
 
     private static async Task<IResult> Overview(HttpContext http, string? notice, SubscriberStore subscribers, SendLedger ledger, SendReports reports,
-        Newsletter.Bounces.BounceEvents bounces, CancellationToken ct) =>
+        Newsletter.Bounces.BounceEvents bounces, Newsletter.Scheduling.SendForecast forecast, CancellationToken ct) =>
         Page(http, "admin/Overview", new AdminOverviewPage
         {
             Title = "Overview", Notice = notice,
@@ -96,6 +96,7 @@ public static class AdminPages
             SentChart = SvgChart.Bars(await reports.SentPerDayAsync(30, ct), "Messages sent per day, last 30 days", "messages"),
             SubscribersChart = SvgChart.Bars(await reports.SubscribersPerDayAsync(30, ct), "Active subscribers, last 30 days", "subscribers"),
             ComplaintsChart = SvgChart.Rates(await bounces.PerRunAsync(20, ct: ct), "Complaint rate per run, last 20 runs", ComplaintLimit),
+            ForecastChart = SvgChart.Hours(await forecast.NextDayAsync(ct), "Readers due in the next 24 hours, by hour"),
         });
 
     private static async Task<IResult> StartSend(HttpContext http, SendLedger ledger, CancellationToken ct)
@@ -156,7 +157,7 @@ public static class AdminPages
     }
 
     private static async Task<IResult> Run(HttpContext http, long id, string? notice, SendLedger ledger, SendReports reports,
-        Newsletter.Bounces.BounceEvents bounces, CancellationToken ct)
+        Newsletter.Bounces.BounceEvents bounces, Newsletter.Scheduling.SendForecast forecast, CancellationToken ct)
     {
         var run = await ledger.GetAsync(id, ct) ?? throw new NotFoundException("id", $"No run has id {id}.");
         return Page(http, "admin/Run", new AdminRunPage
@@ -166,9 +167,16 @@ public static class AdminPages
             Failed = await reports.DeliveriesAsync(id, DeliveryStatus.Failed, 0, 50, ct),
             Uncertain = await reports.DeliveriesAsync(id, DeliveryStatus.Uncertain, 0, 50, ct),
             Bounces = (await bounces.PerRunAsync(1, id, ct))[0],
+            ScheduledLater = await ScheduledLaterAsync(run, forecast, ct),
             RefreshSeconds = run.State == RunStatus.Sending ? 2 : null,
         });
     }
+
+    /// <summary>Readers of a scheduled run whose local delivery time is still to come (0 for a run an admin started).</summary>
+    internal static async Task<long> ScheduledLaterAsync(RunSummary run, Newsletter.Scheduling.SendForecast forecast, CancellationToken ct) =>
+        run.Period is { } period && run.Kind is "daily" or "weekly" && run.IsOpen
+            ? await forecast.LaterInRunAsync(Wire.Parse<Cadence>("kind", run.Kind), DateOnly.FromDateTime(period), ct)
+            : 0;
 
     private static async Task<IResult> SteerRun(HttpContext http, long id, string action, SendLedger ledger, CancellationToken ct)
     {

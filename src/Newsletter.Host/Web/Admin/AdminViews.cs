@@ -42,6 +42,9 @@ public sealed class AdminOverviewPage : AdminView
 
     public required string ComplaintsChart { get; init; }
 
+    /// <summary>Readers whose local delivery time comes due in each of the next 24 hours.</summary>
+    public required string ForecastChart { get; init; }
+
     public long Count(string status, string? cadence = null) =>
         Counts.Where(c => c.Status == status && (cadence is null || c.Cadence == cadence)).Sum(c => c.Count);
 }
@@ -65,6 +68,9 @@ public sealed class AdminRunPage : AdminView
 
     /// <summary>Bounces and complaints that came back for this run's messages.</summary>
     public required Newsletter.Bounces.RunBounces Bounces { get; init; }
+
+    /// <summary>Readers of this (scheduled) run whose local delivery time is still to come.</summary>
+    public long ScheduledLater { get; init; }
 
     public int Percent => Run.Total == 0 ? 100 : (int)((Run.Total - Progress.Remaining) * 100L / Run.Total);
 }
@@ -112,6 +118,17 @@ public static class SvgChart
         var summary = string.Create(CultureInfo.InvariantCulture, $"{(series.Count == 0 ? 0 : series[^1].Count)} {unit} on the last day, at most {max}");
         var axis = series.Count == 0 ? ((string, string)?)null
             : (series[0].Day.ToString("MM-dd", CultureInfo.InvariantCulture), series[^1].Day.ToString("MM-dd", CultureInfo.InvariantCulture));
+        return Draw(title, summary, max.ToString("N0", CultureInfo.InvariantCulture), max, bars, axis, limit: null);
+    }
+
+    /// <summary>Readers due in each of the next 24 hours (UTC hours).</summary>
+    public static string Hours(IReadOnlyList<(DateTimeOffset Hour, long Readers)> hours, string title)
+    {
+        var max = Math.Max(1, hours.Count == 0 ? 1 : hours.Max(h => h.Readers));
+        var bars = hours.Select(h => new Bar(h.Readers, string.Create(CultureInfo.InvariantCulture, $"{h.Hour:yyyy-MM-dd HH}:00 UTC: {h.Readers:N0} readers"))).ToList();
+        var summary = string.Create(CultureInfo.InvariantCulture, $"{hours.Sum(h => h.Readers):N0} readers due, at most {max:N0} in one hour");
+        var axis = hours.Count == 0 ? ((string, string)?)null
+            : (hours[0].Hour.ToString("HH:00", CultureInfo.InvariantCulture) + " UTC", hours[^1].Hour.ToString("HH:00", CultureInfo.InvariantCulture));
         return Draw(title, summary, max.ToString("N0", CultureInfo.InvariantCulture), max, bars, axis, limit: null);
     }
 

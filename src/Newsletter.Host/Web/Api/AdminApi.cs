@@ -53,7 +53,7 @@ public static class AdminApi
         api.MapGet("/subscribers/{email}", GetSubscriber).WithName("GetSubscriber").WithSummary("A subscriber's fields and status");
         api.MapGet("/subscribers/{email}/history", SubscriberHistory).WithName("SubscriberHistory")
             .WithSummary("Every change of the subscription: time, event, source, client address and user agent");
-        api.MapPatch("/subscribers/{email}", UpdateSubscriber).Describes<SubscriberChangeRequest>("application/json").WithName("UpdateSubscriber").WithSummary("Change cadence, language or status");
+        api.MapPatch("/subscribers/{email}", UpdateSubscriber).Describes<SubscriberChangeRequest>("application/json").WithName("UpdateSubscriber").WithSummary("Change cadence, language, delivery time or status");
 
         api.MapPost("/sends", StartSend).Describes<StartSendRequest>("application/json").WithName("StartSend").WithSummary("Start a digest run ({\"cadence\"}) or a broadcast ({\"issue\"})");
         api.MapGet("/sends", ListSends).WithName("ListSends").WithSummary("Recent runs, newest first");
@@ -133,7 +133,7 @@ public static class AdminApi
 
     public static async Task<Created<SubscriberResponse>> AddSubscriber(NewSubscriberRequest body, SubscriberStore subscribers, CancellationToken ct)
     {
-        var added = await subscribers.AddActiveAsync(NewSubscriber.Create(body.Email, body.Name, body.Cadence, body.Language), ct);
+        var added = await subscribers.AddActiveAsync(NewSubscriber.Create(body.Email, body.Name, body.Cadence, body.Language, body.Time), ct);
         return TypedResults.Created($"/api/subscribers/{Uri.EscapeDataString(added.Email)}", SubscriberResponse.Of(added));
     }
 
@@ -145,10 +145,19 @@ public static class AdminApi
 
     public static async Task<Ok<SubscriberResponse>> UpdateSubscriber(string email, SubscriberChangeRequest body, SubscriberStore subscribers, CancellationToken ct)
     {
+        var given = DeliveryTime.Parse(body.TimeZone, body.Hour, body.Weekday, "timeZone", "hour", "weekday");
+        DeliveryTime? time = null;
+        if (body.Named is not (false, false, false))
+        {
+            // Fields the body leaves out stay as they are; a null one goes back to the default.
+            var current = (await subscribers.FindByEmailAsync(RequestValues.Email(email), ct) ?? throw NoSubscriber(email)).Time;
+            time = new DeliveryTime(body.Named.Zone ? given.TimeZone : current.TimeZone, body.Named.Hour ? given.Hour : current.Hour,
+                body.Named.Weekday ? given.WeeklyDay : current.WeeklyDay);
+        }
         var updated = await subscribers.UpdateAsync(RequestValues.Email(email),
             body.Cadence is { } c ? Wire.Parse<Cadence>("cadence", c) : null,
             body.Language is { } l ? Wire.Parse<Language>("language", l) : null,
-            body.Status is { } st ? Wire.Parse<SubscriberStatus>("status", st) : null, ct);
+            body.Status is { } st ? Wire.Parse<SubscriberStatus>("status", st) : null, time, ct);
         return TypedResults.Ok(SubscriberResponse.Of(updated));
     }
 
@@ -205,10 +214,10 @@ public static class AdminApi
 
     public static async Task<Ok<IReadOnlyList<RunSummary>>> ListSends(SendLedger ledger, CancellationToken ct) => TypedResults.Ok(await ledger.ListAsync(50, ct));
 
-    public static async Task<Ok<RunReport>> GetSend(long id, SendLedger ledger, SendReports reports, CancellationToken ct)
+    public static async Task<Ok<RunReport>> GetSend(long id, SendLedger ledger, SendReports reports, Newsletter.Scheduling.SendForecast forecast, CancellationToken ct)
     {
         var run = await ledger.GetAsync(id, ct) ?? throw NoRun(id);
-        return TypedResults.Ok(RunReport.Of(run, await reports.ProgressAsync(id, ct)));
+        return TypedResults.Ok(RunReport.Of(run, await reports.ProgressAsync(id, ct), await Admin.AdminPages.ScheduledLaterAsync(run, forecast, ct)));
     }
 
     public static async Task<Ok<Page<DeliveryRow>>> RunDeliveries(long id, string? status, string? after, string? limit, SendLedger ledger, SendReports reports,

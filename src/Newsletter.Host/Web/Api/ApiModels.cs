@@ -16,20 +16,37 @@ public sealed record NewSubscriberRequest(
     [property: Description("The address; required")] string? Email,
     [property: Description("A display name, at most 100 characters")] string? Name = null,
     [property: Description("weekly (default) or daily")] string? Cadence = null,
-    [property: Description("ko (default), en or both")] string? Language = null) : IBindableFromHttpContext<NewSubscriberRequest>
+    [property: Description("ko (default), en or both")] string? Language = null,
+    [property: Description("IANA time zone of the reader, e.g. Asia/Seoul (default: Newsletter__Schedule__TimeZone)")] string? TimeZone = null,
+    [property: Description("Local delivery hour, 0-23 (default: Newsletter__Schedule__DeliveryHour)")] string? Hour = null,
+    [property: Description("Weekday of a weekly reader: monday ... sunday (default: Newsletter__Schedule__WeeklyDay)")] string? Weekday = null)
+    : IBindableFromHttpContext<NewSubscriberRequest>
 {
     public static ValueTask<NewSubscriberRequest?> BindAsync(HttpContext context, ParameterInfo parameter) =>
-        JsonBody.BindAsync(context, ["email", "name", "cadence", "language"], f => new NewSubscriberRequest(f.Text("email"), f.Text("name"), f.Text("cadence"), f.Text("language")));
+        JsonBody.BindAsync(context, ["email", "name", "cadence", "language", "timeZone", "hour", "weekday"], f => new NewSubscriberRequest(
+            f.Text("email"), f.Text("name"), f.Text("cadence"), f.Text("language"), f.Text("timeZone"), f.Text("hour"), f.Text("weekday")));
+
+    [System.Text.Json.Serialization.JsonIgnore]
+    public DeliveryTime Time => DeliveryTime.Parse(TimeZone, Hour, Weekday, "timeZone", "hour", "weekday");
 }
 
-/// <summary>Changes to a subscriber; absent fields stay as they are.</summary>
+/// <summary>Changes to a subscriber; absent fields stay as they are (timeZone, hour and weekday set to null go back to the default).</summary>
 public sealed record SubscriberChangeRequest(
     [property: Description("weekly or daily")] string? Cadence = null,
     [property: Description("ko, en or both")] string? Language = null,
-    [property: Description("pending, active, unsubscribed, bounced or complained")] string? Status = null) : IBindableFromHttpContext<SubscriberChangeRequest>
+    [property: Description("pending, active, unsubscribed, bounced or complained")] string? Status = null,
+    [property: Description("IANA time zone; null: the default")] string? TimeZone = null,
+    [property: Description("Local delivery hour 0-23; null: the default")] string? Hour = null,
+    [property: Description("monday ... sunday; null: the default")] string? Weekday = null) : IBindableFromHttpContext<SubscriberChangeRequest>
 {
+    /// <summary>Which of timeZone, hour and weekday the body named (a null among them means: back to the default).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public (bool Zone, bool Hour, bool Weekday) Named { get; init; }
+
     public static ValueTask<SubscriberChangeRequest?> BindAsync(HttpContext context, ParameterInfo parameter) =>
-        JsonBody.BindAsync(context, ["cadence", "language", "status"], f => new SubscriberChangeRequest(f.Text("cadence"), f.Text("language"), f.Text("status")));
+        JsonBody.BindAsync(context, ["cadence", "language", "status", "timeZone", "hour", "weekday"], f => new SubscriberChangeRequest(
+            f.Text("cadence"), f.Text("language"), f.Text("status"), f.Text("timeZone"), f.Text("hour"), f.Text("weekday"))
+        { Named = (f.Has("timeZone"), f.Has("hour"), f.Has("weekday")) });
 }
 
 /// <summary>A digest run for a cadence, or a broadcast of one issue: exactly one of the two.</summary>
@@ -114,10 +131,14 @@ public sealed record SubscriberResponse(
     [property: Description("pending, active, unsubscribed, bounced or complained")] string Status,
     DateTime CreatedAt,
     DateTime? ConfirmedAt,
-    DateTime? UnsubscribedAt)
+    DateTime? UnsubscribedAt,
+    [property: Description("The reader's IANA time zone; null: the default")] string? TimeZone,
+    [property: Description("The reader's local delivery hour; null: the default")] int? Hour,
+    [property: Description("A weekly reader's weekday; null: the default")] string? Weekday)
 {
     public static SubscriberResponse Of(Subscriber s) =>
-        new(s.Email, s.Name, Wire.Name(s.Cadence), Wire.Name(s.Language), Wire.Name(s.Status), s.CreatedAt, s.ConfirmedAt, s.UnsubscribedAt);
+        new(s.Email, s.Name, Wire.Name(s.Cadence), Wire.Name(s.Language), Wire.Name(s.Status), s.CreatedAt, s.ConfirmedAt, s.UnsubscribedAt,
+            s.TimeZone, s.DeliveryHour, s.WeeklyDay is { } d ? DeliveryTime.WeekdayName(d) : null);
 }
 
 /// <summary>One change of a subscription.</summary>
@@ -146,11 +167,12 @@ public sealed record RunReport(
     DateTime? FinishedAt,
     [property: Description("Over the last minute")] double MessagesPerSecond,
     int Remaining,
-    int? EtaSeconds)
+    int? EtaSeconds,
+    [property: Description("Readers of a scheduled run whose local delivery time is still to come (they get the digest then, if an issue is waiting)")] long ScheduledLater)
 {
-    public static RunReport Of(RunSummary run, RunProgress progress) => new(
+    public static RunReport Of(RunSummary run, RunProgress progress, long scheduledLater) => new(
         run.Id, run.Kind, run.Status, run.Issue, run.Period, run.PauseReason, run.Total, run.Queued, run.Sent, run.Retrying, run.Failed,
-        run.Uncertain, run.Cancelled, run.Skipped, run.StartedAt, run.FinishedAt, progress.MessagesPerSecond, progress.Remaining, progress.EtaSeconds);
+        run.Uncertain, run.Cancelled, run.Skipped, run.StartedAt, run.FinishedAt, progress.MessagesPerSecond, progress.Remaining, progress.EtaSeconds, scheduledLater);
 }
 
 /// <summary>What a resend queued.</summary>

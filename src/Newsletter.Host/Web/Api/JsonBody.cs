@@ -62,7 +62,8 @@ internal static class JsonBody
                     JsonValueKind.Null => null,
                     JsonValueKind.True => "true",
                     JsonValueKind.False => "false",
-                    _ => throw new InputException(property.Name, "must be a string (or true/false)"),
+                    JsonValueKind.Number => property.Value.GetRawText(),
+                    _ => throw new InputException(property.Name, "must be a string (or a number, true or false)"),
                 };
             }
             return new Fields(fields);
@@ -73,6 +74,9 @@ internal static class JsonBody
     public sealed class Fields(Dictionary<string, string?> values)
     {
         public string? Text(string name) => values.GetValueOrDefault(name);
+
+        /// <summary>True when the body has the field, even as null (a PATCH's "back to the default").</summary>
+        public bool Has(string name) => values.ContainsKey(name);
 
         /// <summary>true or false (as JSON booleans or strings); null when absent.</summary>
         public bool? Flag(string name) => values.GetValueOrDefault(name) switch

@@ -16,6 +16,15 @@ public sealed record PageStrings
     public required string Daily { get; init; }
     public required string DailyHint { get; init; }
     public required string Language { get; init; }
+    public required string TimeLegend { get; init; }
+    public required string TimeZone { get; init; }
+    public required string TimeZoneHint { get; init; }
+    public required string Hour { get; init; }
+    public required string Weekday { get; init; }
+    public required string WeekdayHint { get; init; }
+    public required IReadOnlyList<string> WeekdayNames { get; init; }
+    public required IReadOnlyDictionary<string, string> Regions { get; init; }
+    public required Func<int, string> HourName { get; init; }
     public required string Korean { get; init; }
     public required string English { get; init; }
     public required string Both { get; init; }
@@ -74,6 +83,11 @@ public sealed record PageStrings
 
     public string CadenceName(Newsletter.Subscribers.Cadence cadence) => cadence == Newsletter.Subscribers.Cadence.Daily ? Daily : Weekly;
 
+    /// <summary>A weekday's name (Sunday first, as <see cref="DayOfWeek"/> counts).</summary>
+    public string WeekdayName(DayOfWeek day) => WeekdayNames[(int)day];
+
+    public string RegionName(string region) => Regions.GetValueOrDefault(region, region);
+
     public string LanguageName(Newsletter.Subscribers.Language language) => language switch
     {
         Newsletter.Subscribers.Language.En => English,
@@ -98,6 +112,19 @@ public sealed record PageStrings
         Daily = "매일",
         DailyHint = "새 글이 있는 날에만",
         Language = "언어",
+        TimeLegend = "받는 시간",
+        TimeZone = "시간대",
+        TimeZoneHint = "다이제스트는 이 시간대의 아래 시각에 도착합니다.",
+        Hour = "시각",
+        Weekday = "요일",
+        WeekdayHint = "주간 다이제스트를 받는 요일입니다.",
+        WeekdayNames = ["일요일", "월요일", "화요일", "수요일", "목요일", "금요일", "토요일"],
+        Regions = new Dictionary<string, string>
+        {
+            ["Africa"] = "아프리카", ["America"] = "아메리카", ["Antarctica"] = "남극", ["Asia"] = "아시아", ["Atlantic"] = "대서양",
+            ["Australia"] = "오스트레일리아", ["Europe"] = "유럽", ["Indian"] = "인도양", ["Pacific"] = "태평양", ["UTC"] = "협정 세계시",
+        },
+        HourName = h => $"{(h < 12 ? "오전" : "오후")} {(h % 12 == 0 ? 12 : h % 12)}시",
         Korean = "한국어",
         English = "영어",
         Both = "한국어와 영어",
@@ -174,6 +201,19 @@ public sealed record PageStrings
         Daily = "Daily",
         DailyHint = "only on days with something new",
         Language = "Language",
+        TimeLegend = "When it arrives",
+        TimeZone = "Time zone",
+        TimeZoneHint = "Your digest arrives at the hour below in this time zone.",
+        Hour = "Hour",
+        Weekday = "Weekday",
+        WeekdayHint = "The day the weekly digest arrives.",
+        WeekdayNames = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"],
+        Regions = new Dictionary<string, string>
+        {
+            ["Africa"] = "Africa", ["America"] = "Americas", ["Antarctica"] = "Antarctica", ["Asia"] = "Asia", ["Atlantic"] = "Atlantic",
+            ["Australia"] = "Australia", ["Europe"] = "Europe", ["Indian"] = "Indian Ocean", ["Pacific"] = "Pacific", ["UTC"] = "Coordinated Universal Time",
+        },
+        HourName = h => $"{(h % 12 == 0 ? 12 : h % 12)}:00 {(h < 12 ? "AM" : "PM")}",
         Korean = "Korean",
         English = "English",
         Both = "Korean and English",

@@ -50,7 +50,9 @@ public sealed class SubscribePage : PageView
 
     public Language Language { get; init; } = Language.Ko;
 
-    /// <summary>The field in error (email, name, cadence, language) and what is wrong.</summary>
+    public required DeliveryTimeFields Time { get; init; }
+
+    /// <summary>The field in error (email, name, cadence, language, time_zone, hour, weekday) and what is wrong.</summary>
     public (string Field, string Message)? Error { get; init; }
 }
 
@@ -61,6 +63,8 @@ public sealed class PreferencesPage : PageView
     public required string Action { get; init; }
 
     public required string UnsubscribeAction { get; init; }
+
+    public required DeliveryTimeFields Time { get; init; }
 
     public string? Notice { get; init; }
 

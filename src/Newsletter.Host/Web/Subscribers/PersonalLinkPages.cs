@@ -1,6 +1,9 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Newsletter.Configuration;
 using Microsoft.AspNetCore.Routing;
 using Newsletter.Subscribers;
 using Newsletter.Validation;
@@ -68,7 +71,7 @@ internal static class PersonalLinkPages
     {
         var (token, subscriber) = (link.Token, link.Subscriber);
         var s = PageLanguage.Of(http, subscriber);
-        var form = await FormPost.ReadAsync(http, MaxFormBytes(http), "action", "cadence", "language", "name");
+        var form = await FormPost.ReadAsync(http, MaxFormBytes(http), "action", "cadence", "language", "name", "time_zone", "hour", "weekday");
         switch (form.Value("action") ?? "save")
         {
             case "resubscribe":
@@ -86,7 +89,10 @@ internal static class PersonalLinkPages
             var cadence = form.Value("cadence") is { } c ? Wire.Parse<Cadence>("cadence", c) : (Cadence?)null;
             var language = form.Value("language") is { } l ? Wire.Parse<Language>("language", l) : (Language?)null;
             var name = form.Value("name") is { } n ? NewSubscriber.NameOrNull(n) ?? "" : null;
-            var updated = await subscriptions.UpdatePreferencesAsync(subscriber.PublicId, cadence, language, name, ChangeSource.Preferences, Client(http), ct)
+            // A form without the delivery-time fields (an older page) leaves the delivery time as it is.
+            var time = form.Value("time_zone") is null && form.Value("hour") is null && form.Value("weekday") is null ? null
+                : DeliveryTime.Parse(form.Value("time_zone"), form.Value("hour"), form.Value("weekday"));
+            var updated = await subscriptions.UpdatePreferencesAsync(subscriber.PublicId, cadence, language, name, ChangeSource.Preferences, Client(http), ct, time)
                 ?? subscriber;
             return PreferencesPage(http, signer, clock, token, updated, PageLanguage.Of(http, updated).Saved, null);
         }
@@ -107,6 +113,7 @@ internal static class PersonalLinkPages
         {
             S = s, Title = s.PreferencesTitle, NewsletterName = Name(http), Token = HtmlPage.Token(http), Personal = true,
             Subscriber = subscriber, Action = $"/preferences/{token}",
+            Time = DeliveryTimeFields.For(s, http.RequestServices.GetRequiredService<IOptions<ScheduleOptions>>().Value, subscriber.Time, error?.Item1),
             UnsubscribeAction = $"/unsubscribe/{signer.Create(LinkPurpose.Unsubscribe, subscriber.PublicId, clock.GetUtcNow())}",
             Notice = notice, Error = error,
         }, status);

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Newsletter.Configuration;
+using Newsletter.Delivery;
+using Newsletter.Issues;
+using Newsletter.Scheduling;
+using Newsletter.Storage;
+using Newsletter.Subscribers;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Newsletter.Benchmarks;
+
+/// <summary>
+/// The local-time schedule at scale: N daily readers spread evenly over 24 zones (one per whole UTC
+/// offset, all at 08:00 local), so each hour one zone's slice comes due. Fires the real
+/// <see cref="DigestScheduler"/> once per hour over a day, with the clock set to each hour, and
+/// times each slice. The baseline in the same run is the "send now" enqueue (<see cref="SendLedger.EnqueueAsync"/>,
+/// one set-based statement without local times) of a population the size of one slice. CPU time
+/// per enqueued reader is PostgreSQL's (from /proc) plus this process's, over the slices.
+/// </summary>
+internal static class ScheduleBenchmark
+{
+    // One zone per offset from UTC-11 to UTC+12 (Etc/GMT signs are inverted).
+    private static readonly string[] Zones = Enumerable.Range(-12, 24).Select(h => h == 0 ? "Etc/UTC" : $"Etc/GMT{(h > 0 ? "+" : "-")}{Math.Abs(h)}").ToArray();
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var subscribers = args.SkipWhile(a => a != "--subscribers").Skip(1).Select(int.Parse).FirstOrDefault(1_000_000);
+        var dir = Path.Combine(Path.GetTempPath(), $"newsletter-schedule-bench-{Environment.ProcessId}");
+        await using var postgres = await PostgresServer.StartAsync(dir, null, NullLogger.Instance);
+        await using var db = NpgsqlDataSource.Create(postgres.ConnectionString);
+        await new Migrator(db, NullLogger<Migrator>.Instance).MigrateAsync();
+        var start = new DateTimeOffset(2026, 12, 7, 0, 0, 0, TimeSpan.Zero);
+        var clock = new SetClock(start.AddDays(-1));
+        await new IssueStore(db, clock).ImportAsync(SampleIssue.Document, publish: true);
+
+        var seed = Stopwatch.StartNew();
+        await SeedAsync(db, "reader", "daily", subscribers, start, i => Zones[i % Zones.Length]);
+        await using (var connection = await db.OpenConnectionAsync())
+        await using (var analyze = new NpgsqlCommand("analyze", connection)) await analyze.ExecuteNonQueryAsync();
+        seed.Stop();
+
+        var schedule = Options.Create(new ScheduleOptions { TimeZone = "Etc/UTC", DeliveryHour = 8, MaxLateness = TimeSpan.FromHours(2) });
+        var ledger = new SendLedger(db, clock, NullLogger<SendLedger>.Instance);
+        var scheduler = new DigestScheduler(ledger, db, schedule, clock, NullLogger<DigestScheduler>.Instance);
+        clock.Now = start.AddMinutes(-15);
+        await scheduler.FireAsync(); // sets the progress mark; nothing is due yet
+
+        var slices = new List<(DateTimeOffset At, int Enqueued, TimeSpan Elapsed)>();
+        var cpuBefore = (Postgres: PostgresCpu(dir), Own: OwnCpu());
+        for (var hour = 0; hour < 24; hour++)
+        {
+            clock.Now = start.AddHours(hour);
+            var watch = Stopwatch.StartNew();
+            var enqueued = await scheduler.FireAsync();
+            slices.Add((clock.Now, enqueued, watch.Elapsed));
+        }
+        var cpu = (PostgresCpu(dir) - cpuBefore.Postgres) + (OwnCpu() - cpuBefore.Own);
+        var total = slices.Sum(s => s.Enqueued);
+
+        // Baseline: the set-based "send now" enqueue of one slice's worth of readers.
+        var sliceSize = subscribers / Zones.Length;
+        await SeedAsync(db, "weekly", "weekly", sliceSize, start, null);
+        await using (var connection = await db.OpenConnectionAsync())
+        await using (var analyze = new NpgsqlCommand("analyze", connection)) await analyze.ExecuteNonQueryAsync(); // as autovacuum would have by then
+        var baseline = Stopwatch.StartNew();
+        var (run, _) = await ledger.StartDigestAsync(Cadence.Weekly, null);
+        baseline.Stop();
+
+        var c = CultureInfo.InvariantCulture;
+        var median = slices.Where(s => s.Enqueued > 0).Select(s => s.Elapsed.TotalMilliseconds).Order().ToList();
+        var p50 = median[median.Count / 2];
+        var max = median.Max();
+        Console.WriteLine();
+        Console.WriteLine("| subscribers | zones | slices | per slice (readers) | slice p50 | slice max | baseline: send-now enqueue of one slice | ratio p50/baseline | CPU per 1,000 readers |");
+        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine(string.Create(c, $"| {subscribers:N0} | {Zones.Length} | {median.Count} | {total / Math.Max(median.Count, 1):N0} | {p50:N0} ms | {max:N0} ms | {baseline.Elapsed.TotalMilliseconds:N0} ms ({run.Total:N0}) | {p50 / baseline.Elapsed.TotalMilliseconds:N2} | {cpu.TotalMilliseconds / Math.Max(total, 1) * 1000:N1} ms |"));
+        Console.WriteLine(string.Create(c, $"(seeded in {seed.Elapsed.TotalSeconds:N1} s; {total:N0} deliveries enqueued over 24 hourly firings; CPU is PostgreSQL's plus this process's user+system time from /proc)"));
+        return total == subscribers ? 0 : 1;
+    }
+
+    /// <summary>N active readers by binary COPY, in <paramref name="zone"/>'s zones at 08:00 (or the defaults without one).</summary>
+    private static async Task SeedAsync(NpgsqlDataSource db, string prefix, string cadence, int count, DateTimeOffset start, Func<int, string>? zone)
+    {
+        var since = start.UtcDateTime.AddDays(-2);
+        await using var connection = await db.OpenConnectionAsync();
+        await using var copy = await connection.BeginBinaryImportAsync(
+            "copy subscribers (email, cadence, language, status, confirmed_at, issues_from, time_zone, delivery_hour) from stdin (format binary)");
+        for (var i = 0; i < count; i++)
+        {
+            await copy.StartRowAsync();
+            await copy.WriteAsync($"{prefix}{i}@example.org", NpgsqlDbType.Text);
+            await copy.WriteAsync(cadence, NpgsqlDbType.Text);
+            await copy.WriteAsync("en", NpgsqlDbType.Text);
+            await copy.WriteAsync("active", NpgsqlDbType.Text);
+            await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
+            await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
+            if (zone is null) { await copy.WriteNullAsync(); await copy.WriteNullAsync(); }
+            else { await copy.WriteAsync(zone(i), NpgsqlDbType.Text); await copy.WriteAsync((short)8, NpgsqlDbType.Smallint); }
+        }
+        await copy.CompleteAsync();
+    }
+
+    private sealed class SetClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    private static TimeSpan OwnCpu() => TimeSpan.FromSeconds(DeliveryBenchmark.Ticks(Environment.ProcessId, withChildren: false) / 100.0);
+
+    private static TimeSpan PostgresCpu(string dataDirectory) => TimeSpan.FromSeconds(DeliveryBenchmark.PostgresCpuSeconds(dataDirectory));
+}
