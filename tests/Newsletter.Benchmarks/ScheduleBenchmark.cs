@@ -19,7 +19,9 @@ namespace Newsletter.Benchmarks;
 /// <see cref="DigestScheduler"/> once per hour over a day, with the clock set to each hour, and
 /// times each slice. The baseline in the same run is the "send now" enqueue (<see cref="SendLedger.EnqueueAsync"/>,
 /// one set-based statement without local times) of a population the size of one slice. CPU time
-/// per enqueued reader is PostgreSQL's (from /proc) plus this process's, over the slices.
+/// per enqueued reader is PostgreSQL's (from /proc) plus this process's, over the slices. With
+/// <c>EXPLAIN_MS=N</c> set, PostgreSQL's auto_explain logs the plan of every statement slower than
+/// N ms to the benchmark cluster's server.log.
 /// </summary>
 internal static class ScheduleBenchmark
 {
@@ -31,7 +33,9 @@ internal static class ScheduleBenchmark
         var subscribers = args.SkipWhile(a => a != "--subscribers").Skip(1).Select(int.Parse).FirstOrDefault(1_000_000);
         var dir = Path.Combine(Path.GetTempPath(), $"newsletter-schedule-bench-{Environment.ProcessId}");
         await using var postgres = await PostgresServer.StartAsync(dir, null, NullLogger.Instance);
-        await using var db = NpgsqlDataSource.Create(postgres.ConnectionString);
+        var explain = Environment.GetEnvironmentVariable("EXPLAIN_MS");
+        await using var db = NpgsqlDataSource.Create(explain is null ? postgres.ConnectionString
+            : postgres.ConnectionString + $";Options=-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration={explain} -c auto_explain.log_analyze=on -c auto_explain.log_nested_statements=on");
         await new Migrator(db, NullLogger<Migrator>.Instance).MigrateAsync();
         var start = new DateTimeOffset(2026, 12, 7, 0, 0, 0, TimeSpan.Zero);
         var clock = new SetClock(start.AddDays(-1));
@@ -78,6 +82,7 @@ internal static class ScheduleBenchmark
         Console.WriteLine("| subscribers | zones | slices | per slice (readers) | slice p50 | slice max | baseline: send-now enqueue of one slice | ratio p50/baseline | CPU per 1,000 readers |");
         Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         Console.WriteLine(string.Create(c, $"| {subscribers:N0} | {Zones.Length} | {median.Count} | {total / Math.Max(median.Count, 1):N0} | {p50:N0} ms | {max:N0} ms | {baseline.Elapsed.TotalMilliseconds:N0} ms ({run.Total:N0}) | {p50 / baseline.Elapsed.TotalMilliseconds:N2} | {cpu.TotalMilliseconds / Math.Max(total, 1) * 1000:N1} ms |"));
+        Console.WriteLine("slices (UTC hour: ms): " + string.Join(", ", slices.Select(s => string.Create(c, $"{s.At:HH}: {s.Elapsed.TotalMilliseconds:N0}"))));
         Console.WriteLine(string.Create(c, $"(seeded in {seed.Elapsed.TotalSeconds:N1} s; {total:N0} deliveries enqueued over 24 hourly firings; CPU is PostgreSQL's plus this process's user+system time from /proc)"));
         return total == subscribers ? 0 : 1;
     }

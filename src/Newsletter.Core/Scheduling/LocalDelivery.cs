@@ -58,11 +58,13 @@ public static class LocalDelivery
         foreach (var id in zones.Distinct(StringComparer.Ordinal))
         {
             var zone = TimeZoneInfo.FindSystemTimeZoneById(id);
-            var first = LocalDate(zone, after).AddDays(-1);
-            var last = LocalDate(zone, until).AddDays(1);
-            for (var date = first; date <= last; date = date.AddDays(1))
-                for (var hour = 0; hour < 24; hour++)
+            // Only the local hours around the interval can begin in it (an hour before its start for
+            // a DST gap, one after its end); a short interval checks a handful, not three whole days.
+            var from = TimeZoneInfo.ConvertTime(after, zone).DateTime.AddHours(-2);
+            var to = TimeZoneInfo.ConvertTime(until, zone).DateTime.AddHours(2);
+            for (var local = new DateTime(from.Year, from.Month, from.Day, from.Hour, 0, 0); local <= to; local = local.AddHours(1))
                 {
+                    var (date, hour) = (DateOnly.FromDateTime(local), local.Hour);
                     var due = HourBegins(zone, date, hour);
                     if (due <= after || due > until) continue;
                     slots.Add(new DueSlot(Cadence.Daily, id, hour, null, PeriodOf(Cadence.Daily, date), due));
