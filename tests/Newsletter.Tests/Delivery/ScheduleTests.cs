@@ -219,4 +219,40 @@ public sealed class ScheduleTests : DatabaseAndSmtpTest
         clock.Set(new DateTimeOffset(2026, 12, 4, 2, 0, 0, TimeSpan.Zero));
         Assert.Equal(1, await forecast.LaterInRunAsync(Cadence.Daily, new DateOnly(2026, 12, 4)));
     }
+
+    [Fact]
+    public async Task Pausing_a_days_run_holds_the_hours_still_to_come_and_cancelling_it_gives_their_issues_to_the_next_day()
+    {
+        var clock = new FixedClock(new DateTimeOffset(2026, 12, 3, 22, 45, 0, TimeSpan.Zero));
+        var services = Services(clock);
+        await services.GetRequiredService<IssueStore>().ImportAsync(SampleIssue.Document, publish: true);
+        await AddAsync(services,
+            new Reader("seoul@example.net", Cadence.Daily, "Asia/Seoul", 8), // 23:00 UTC on the 3rd
+            new Reader("berlin@example.net", Cadence.Daily, "Europe/Berlin", 8), // 07:00 UTC on the 4th
+            new Reader("la@example.net", Cadence.Daily, "America/Los_Angeles", 8)); // 16:00 UTC on the 4th
+        await services.GetRequiredService<DigestScheduler>().FireAsync();
+        var got = await RunAsync(services, clock, new DateTimeOffset(2026, 12, 3, 23, 0, 0, TimeSpan.Zero));
+        Assert.Equal(["seoul@example.net"], got.Select(g => g.Email));
+        var ledger = services.GetRequiredService<SendLedger>();
+        var run = (await ledger.ListAsync()).Single(r => r.Kind == "daily");
+        Assert.Equal(new DateTime(2026, 12, 4), run.Period);
+
+        // Paused: Berlin's hour comes due into the paused run and waits there.
+        await ledger.PauseAsync(run.Id, "checking a complaint");
+        clock.Advance(TimeSpan.FromMinutes(15));
+        got = await RunAsync(services, clock, new DateTimeOffset(2026, 12, 4, 8, 0, 0, TimeSpan.Zero));
+        Assert.Empty(got);
+        Assert.Equal(2, (await ledger.GetAsync(run.Id))!.Total);
+        // Resumed: Berlin's digest goes; then cancelled before Los Angeles' hour: nothing more for the 4th.
+        await ledger.ResumeAsync(run.Id);
+        clock.Advance(TimeSpan.FromMinutes(15));
+        got = await RunAsync(services, clock, new DateTimeOffset(2026, 12, 4, 9, 0, 0, TimeSpan.Zero));
+        Assert.Equal(["berlin@example.net"], got.Select(g => g.Email));
+        await ledger.CancelAsync(run.Id);
+        clock.Advance(TimeSpan.FromMinutes(15));
+        got = await RunAsync(services, clock, new DateTimeOffset(2026, 12, 5, 17, 0, 0, TimeSpan.Zero));
+        // Los Angeles gets the issue on the next local day, in its own hour.
+        var la = Assert.Single(got);
+        Assert.Equal(("la@example.net", new DateTime(2026, 12, 5, 8, 0, 0)), (la.Email, Local("America/Los_Angeles", la.At)));
+    }
 }
