@@ -47,9 +47,6 @@ public sealed record BounceResult(BounceOutcome Outcome, long? DeliveryId, Bounc
 public sealed class BounceProcessor(NpgsqlDataSource db, DeliveryKeys keys, IOptions<BounceOptions> options, TimeProvider clock,
     ILogger<BounceProcessor> logger, Newsletter.Delivery.SendLedger ledger, Newsletter.Delivery.DeliveryMetrics? metrics = null)
 {
-    /// <summary>The clock reports are judged by (a webhook's signed timestamp against <c>Newsletter__Webhooks__MaxAge</c>).</summary>
-    public TimeProvider Clock => clock;
-
     public async Task<BounceResult> ProcessAsync(MimeMessage message, IReadOnlyList<string> envelopeRecipients, BounceSource source, CancellationToken ct = default)
     {
         var report = BounceParser.Parse(message);

@@ -41,23 +41,25 @@ public static class WebhookEndpoints
         app.MapPost(Route, ReceiveAsync).ExcludeFromDescription();
 
     private static async Task<IResult> ReceiveAsync(string provider, HttpContext http, IOptions<WebhookOptions> options, BounceProcessor processor,
-        DeliveryMetrics metrics, ILoggerFactory loggers, CancellationToken ct)
+        DeliveryMetrics metrics, ILoggerFactory loggers, TimeProvider clock, CancellationToken ct)
     {
         var logger = loggers.CreateLogger(typeof(WebhookEndpoints).FullName!);
         var services = http.RequestServices;
+        var now = clock.GetUtcNow();
+        var postmark = services.GetRequiredService<IOptions<PostmarkWebhookOptions>>().Value;
         Func<JsonElement, Task<IResult>>? handler = provider switch
         {
             "ses" when services.GetRequiredService<IOptions<SesWebhookOptions>>().Value.Certificate is { Length: > 0 } =>
-                body => SesAsync(body, http, options.Value, processor, metrics, logger, ct),
-            "postmark" when services.GetRequiredService<IOptions<PostmarkWebhookOptions>>().Value is { Username.Length: > 0 } postmark =>
-                body => PostmarkAsync(body, http, postmark, processor, metrics, logger, ct),
+                body => SesAsync(body, http, options.Value, now, processor, metrics, logger, ct),
+            "postmark" when postmark.Username is { Length: > 0 } =>
+                body => PostmarkAsync(body, processor, metrics, logger, ct),
             "mailgun" when services.GetRequiredService<IOptions<MailgunWebhookOptions>>().Value.SigningKey is { Length: > 0 } key =>
-                body => MailgunAsync(body, key, options.Value, processor, metrics, logger, ct),
+                body => MailgunAsync(body, key, options.Value, now, processor, metrics, logger, ct),
             _ => null,
         };
         if (handler is null) throw new NotFoundException("provider", $"no webhook '{provider}' is set up here (ses, postmark and mailgun, each once configured)");
         // Postmark's credentials are checked before the body is read at all.
-        if (provider == "postmark" && !BasicAuthMatches(http, services.GetRequiredService<IOptions<PostmarkWebhookOptions>>().Value))
+        if (provider == "postmark" && !BasicAuthMatches(http, postmark))
             return Unauthenticated(metrics, logger, provider, "wrong or missing basic auth", http);
         JsonElement body;
         try
@@ -83,8 +85,8 @@ public static class WebhookEndpoints
 
     // ---- Amazon SES through SNS -----------------------------------------------------------------
 
-    private static async Task<IResult> SesAsync(JsonElement body, HttpContext http, WebhookOptions o, BounceProcessor processor, DeliveryMetrics metrics,
-        ILogger logger, CancellationToken ct)
+    private static async Task<IResult> SesAsync(JsonElement body, HttpContext http, WebhookOptions o, DateTimeOffset now, BounceProcessor processor,
+        DeliveryMetrics metrics, ILogger logger, CancellationToken ct)
     {
         var services = http.RequestServices;
         var ses = services.GetRequiredService<IOptions<SesWebhookOptions>>().Value;
@@ -94,7 +96,7 @@ public static class WebhookEndpoints
         var topics = ses.TopicArn!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (!topics.Contains(sns.TopicArn, StringComparer.Ordinal))
             return Unauthenticated(metrics, logger, "ses", $"topic {sns.TopicArn} is not in Newsletter__Webhooks__Ses__TopicArn", http);
-        if (Stale(sns.SentAt, processor, o) is { } stale) return Replayed(metrics, logger, "ses", stale);
+        if (Stale(sns.SentAt, now, o) is { } stale) return Replayed(metrics, logger, "ses", stale);
         switch (sns.Type)
         {
             case SnsMessage.SubscriptionConfirmation:
@@ -138,8 +140,8 @@ public static class WebhookEndpoints
 
     // ---- Postmark ---------------------------------------------------------------------------------
 
-    private static async Task<IResult> PostmarkAsync(JsonElement body, HttpContext http, PostmarkWebhookOptions o, BounceProcessor processor,
-        DeliveryMetrics metrics, ILogger logger, CancellationToken ct)
+    private static async Task<IResult> PostmarkAsync(JsonElement body, BounceProcessor processor, DeliveryMetrics metrics, ILogger logger,
+        CancellationToken ct)
     {
         var (eventId, events) = ProviderEvents.Postmark(body);
         return await ApplyAsync(processor, metrics, logger, "postmark", eventId, events, ct);
@@ -158,8 +160,8 @@ public static class WebhookEndpoints
 
     // ---- Mailgun ----------------------------------------------------------------------------------
 
-    private static async Task<IResult> MailgunAsync(JsonElement body, string key, WebhookOptions o, BounceProcessor processor, DeliveryMetrics metrics,
-        ILogger logger, CancellationToken ct)
+    private static async Task<IResult> MailgunAsync(JsonElement body, string key, WebhookOptions o, DateTimeOffset now, BounceProcessor processor,
+        DeliveryMetrics metrics, ILogger logger, CancellationToken ct)
     {
         var (signature, events) = ProviderEvents.Mailgun(body);
         var expected = HMACSHA256.HashData(Encoding.UTF8.GetBytes(key), Encoding.UTF8.GetBytes(signature.Timestamp + signature.Token));
@@ -170,7 +172,7 @@ public static class WebhookEndpoints
             return Unauthenticated(metrics, logger, "mailgun", "the signature does not match Newsletter__Webhooks__Mailgun__SigningKey", null);
         if (!long.TryParse(signature.Timestamp, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) || seconds > 32503680000)
             throw new InputException("signature.timestamp", "must be seconds since 1970");
-        if (Stale(DateTimeOffset.FromUnixTimeSeconds(seconds), processor, o) is { } stale) return Replayed(metrics, logger, "mailgun", stale);
+        if (Stale(DateTimeOffset.FromUnixTimeSeconds(seconds), now, o) is { } stale) return Replayed(metrics, logger, "mailgun", stale);
         return await ApplyAsync(processor, metrics, logger, "mailgun", signature.Token, events, ct);
     }
 
@@ -188,12 +190,9 @@ public static class WebhookEndpoints
         return TypedResults.Ok(new WebhookAnswer(Count(BounceOutcome.Applied), Count(BounceOutcome.Duplicate), Count(BounceOutcome.Ignored), Count(BounceOutcome.Unmatched)));
     }
 
-    private static string? Stale(DateTimeOffset sentAt, BounceProcessor processor, WebhookOptions o)
-    {
-        var now = processor.Clock.GetUtcNow();
-        return sentAt < now - o.MaxAge ? $"signed at {sentAt:u}, more than Newsletter__Webhooks__MaxAge ({o.MaxAge}) ago"
+    private static string? Stale(DateTimeOffset sentAt, DateTimeOffset now, WebhookOptions o) =>
+        sentAt < now - o.MaxAge ? $"signed at {sentAt:u}, more than Newsletter__Webhooks__MaxAge ({o.MaxAge}) ago"
             : sentAt > now + o.MaxAge ? $"signed at {sentAt:u}, in the future" : null;
-    }
 
     private static ProblemHttpResult Unauthenticated(DeliveryMetrics metrics, ILogger logger, string provider, string reason, HttpContext? http)
     {
