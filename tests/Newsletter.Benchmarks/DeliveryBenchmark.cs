@@ -39,7 +39,8 @@ internal static class DeliveryBenchmark
         foreach (var tool in new[] { "/usr/sbin/smtp-sink", "/usr/sbin/smtp-source" })
             if (!File.Exists(tool)) { Console.Error.WriteLine($"{tool} is missing: apt-get install postfix"); return 2; }
 
-        var dir = Path.Combine(Path.GetTempPath(), $"newsletter-bench-{Environment.ProcessId}");
+        using var scratch = new ScratchDirectory("newsletter-bench");
+        var dir = scratch.Path;
         await using var postgres = await PostgresServer.StartAsync(dir, null, NullLogger.Instance);
         await using var db = NpgsqlDataSource.Create(postgres.ConnectionString);
         await new Migrator(db, NullLogger<Migrator>.Instance).MigrateAsync();

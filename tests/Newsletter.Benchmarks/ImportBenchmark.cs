@@ -22,7 +22,8 @@ internal static class ImportBenchmark
     public static async Task<int> RunAsync(string[] args)
     {
         var rows = Arg(args, "--rows", 1_000_000);
-        var dir = Path.Combine(Path.GetTempPath(), $"newsletter-import-bench-{Environment.ProcessId}");
+        using var scratch = new ScratchDirectory("newsletter-import-bench");
+        var dir = scratch.Path;
         var file = Path.Combine(dir, "subscribers.csv");
         Directory.CreateDirectory(dir);
         await using (var writer = new StreamWriter(file, false, new UTF8Encoding(false), 1 << 16))
