@@ -49,6 +49,9 @@ public static class NewsletterServices
         services.AddOptions<PostmarkWebhookOptions>().BindConfiguration(PostmarkWebhookOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<PostmarkWebhookOptions>, PostmarkWebhookOptionsValidator>();
         services.AddOptions<MailgunWebhookOptions>().BindConfiguration(MailgunWebhookOptions.Section);
+        services.AddOptions<TrackingOptions>().BindConfiguration(TrackingOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TrackingOptions>, TrackingOptionsValidator>();
+        services.AddOptions<ArchiveOptions>().BindConfiguration(ArchiveOptions.Section);
 
         services.AddSingleton(TimeProvider.System);
         // One data source for the process. The connection string is read when it is first needed,
@@ -69,6 +72,10 @@ public static class NewsletterServices
         services.AddSingleton<SigningSecret>();
         services.AddSingleton(sp => new LinkSigner(sp.GetRequiredService<SigningSecret>().Value));
         services.AddSingleton(sp => new Newsletter.Bounces.DeliveryKeys(sp.GetRequiredService<SigningSecret>().Value));
+        services.AddSingleton(sp => new Newsletter.Tracking.ClickTokens(sp.GetRequiredService<SigningSecret>().Value));
+        services.AddSingleton<Newsletter.Tracking.ClickRecorder>();
+        services.AddSingleton<Newsletter.Tracking.ClickReports>();
+        services.AddSingleton<Newsletter.Tracking.TrackedLinkTargets>();
         services.AddSingleton<SubscriberStore>();
         services.AddSingleton<Subscriptions>();
         services.AddSingleton<SubscriberImport>();

@@ -21,6 +21,8 @@ public static class ConfigurationKeys
         (typeof(SesWebhookOptions), SesWebhookOptions.Section),
         (typeof(PostmarkWebhookOptions), PostmarkWebhookOptions.Section),
         (typeof(MailgunWebhookOptions), MailgunWebhookOptions.Section),
+        (typeof(TrackingOptions), TrackingOptions.Section),
+        (typeof(ArchiveOptions), ArchiveOptions.Section),
     ];
 
     public static IReadOnlyList<string> All { get; } =

@@ -246,3 +246,18 @@ public static class SesCertificates
         return collection.ToList();
     }
 }
+
+internal sealed class TrackingOptionsValidator : IValidateOptions<TrackingOptions>
+{
+    public ValidateOptionsResult Validate(string? name, TrackingOptions o)
+    {
+        var errors = new List<string>();
+        if (TrackingOptions.ParseMode(o.Clicks) is null)
+            errors.Add($"Newsletter__Tracking__Clicks: must be off, aggregate or per-subscriber (got '{o.Clicks}')");
+        if (o.KeepRequests < TimeSpan.FromHours(1) || o.KeepRequests > TimeSpan.FromDays(90))
+            errors.Add($"Newsletter__Tracking__KeepRequests: must be between 1 hour and 90 days (got {o.KeepRequests})");
+        if (o.RequestsPerMinute is < 10 or > 100_000)
+            errors.Add($"Newsletter__Tracking__RequestsPerMinute: must be between 10 and 100000 (got {o.RequestsPerMinute})");
+        return errors.Count > 0 ? ValidateOptionsResult.Fail(errors) : ValidateOptionsResult.Success;
+    }
+}

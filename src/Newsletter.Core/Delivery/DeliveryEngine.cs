@@ -150,8 +150,8 @@ public sealed class DeliveryEngine(
         MimeMessage message;
         try
         {
-            var digest = await _digests.GetAsync(delivery.IssueIds, delivery.Language, ct);
-            message = builder.Build(digest, delivery.ToSubscriber(), $"delivery/{delivery.Id}");
+            var digest = await _digests.GetAsync(delivery.IssueIds, delivery.Language, delivery.ClickTracking, ct);
+            message = builder.Build(digest, delivery.ToSubscriber(), $"delivery/{delivery.Id}", delivery.ClickCadence);
         }
         catch (OperationCanceledException)
         {

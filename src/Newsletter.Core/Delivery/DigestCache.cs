@@ -14,10 +14,10 @@ internal sealed class DigestCache(IssueStore issues, DigestRenderer renderer)
     private readonly Dictionary<string, Task<DigestTemplate>> _digests = new();
     private readonly SemaphoreSlim _lock = new(1, 1);
 
-    /// <summary>The digest of these issues (oldest first) in this language, rendered on first use.</summary>
-    public async Task<DigestTemplate> GetAsync(long[] issueIds, string language, CancellationToken ct)
+    /// <summary>The digest of these issues (oldest first) in this language, with tracked links or not, rendered on first use.</summary>
+    public async Task<DigestTemplate> GetAsync(long[] issueIds, string language, bool tracked, CancellationToken ct)
     {
-        var key = $"{language}:{string.Join(',', issueIds)}";
+        var key = $"{language}:{(tracked ? "t" : "-")}:{string.Join(',', issueIds)}";
         Task<DigestTemplate> rendering;
         await _lock.WaitAsync(ct);
         try
@@ -25,7 +25,7 @@ internal sealed class DigestCache(IssueStore issues, DigestRenderer renderer)
             if (!_digests.TryGetValue(key, out rendering!))
             {
                 if (_digests.Count > Capacity) _digests.Clear();
-                _digests[key] = rendering = RenderAsync(issueIds, language, ct);
+                _digests[key] = rendering = RenderAsync(issueIds, language, tracked, ct);
             }
         }
         finally
@@ -35,9 +35,9 @@ internal sealed class DigestCache(IssueStore issues, DigestRenderer renderer)
         return await rendering;
     }
 
-    private async Task<DigestTemplate> RenderAsync(long[] issueIds, string language, CancellationToken ct)
+    private async Task<DigestTemplate> RenderAsync(long[] issueIds, string language, bool tracked, CancellationToken ct)
     {
         var ordered = (await issues.GetByIdsAsync(issueIds, ct)).OrderBy(i => i.PublishedAt).ThenBy(i => i.Id).ToList();
-        return await renderer.RenderAsync(ordered, Wire.Parse<Language>("language", language));
+        return await renderer.RenderAsync(ordered, Wire.Parse<Language>("language", language), tracked);
     }
 }

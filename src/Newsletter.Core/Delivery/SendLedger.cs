@@ -431,7 +431,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             from due where d.id = due.id
             returning d.id, d.run_id, d.subscriber_id, d.attempts
         )
-        select c.id, c.run_id, r.kind as run_kind, c.attempts, c.subscriber_id, s.public_id, s.email, s.name, s.language, s.status,
+        select c.id, c.run_id, r.kind as run_kind, c.attempts, c.subscriber_id, s.public_id, s.email, s.name, s.language, s.status, s.click_tracking,
                array(select r.issue_id from receipts r where r.delivery_id = c.id order by r.issue_id) as issue_ids
         from claimed c join subscribers s on s.id = c.subscriber_id join runs r on r.id = c.run_id
         order by c.id
@@ -566,6 +566,16 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         public string Language { get; init; } = "ko";
         public string Status { get; init; } = "";
         public long[] IssueIds { get; init; } = [];
+
+        /// <summary>The reader lets their clicks be counted (their digest gets tracked links when tracking is on).</summary>
+        public bool ClickTracking { get; init; }
+
+        public Tracking.ClickCadence ClickCadence => RunKind switch
+        {
+            "daily" => Tracking.ClickCadence.Daily,
+            "weekly" => Tracking.ClickCadence.Weekly,
+            _ => Tracking.ClickCadence.Broadcast,
+        };
 
         private static readonly string Active = Wire.Name(SubscriberStatus.Active);
 

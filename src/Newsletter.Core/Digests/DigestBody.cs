@@ -65,7 +65,7 @@ internal sealed class DigestBody
 }
 
 /// <summary>A run of a rendered digest as UTF-8: shared by every reader, or one of their personal values.</summary>
-internal readonly record struct DigestSegment(byte[] Utf8, PersonalValue? Value);
+internal readonly record struct DigestSegment(byte[] Utf8, PersonalValue? Value, int Index = 0);
 
 /// <summary>One message's body, gathered as references to shared bytes and a few bytes of its own.</summary>
 internal sealed class BodyWriter : IBufferWriter<byte>
@@ -177,7 +177,7 @@ internal sealed class QuotedPrintablePartEncoder : PartEncoder
         for (var i = 0; i < _segments.Length; i++)
         {
             if (_encoded[i] is { } shared) writer.Add(shared);
-            else Encode(values.Get(_segments[i].Value!.Value, html), writer, last: i == _segments.Length - 1);
+            else Encode(values.Get(_segments[i].Value!.Value, html, _segments[i].Index), writer, last: i == _segments.Length - 1);
         }
     }
 
@@ -279,7 +279,7 @@ internal sealed class Base64PartEncoder : PartEncoder
             }
             else
             {
-                state.Append(values.Get(_segments[i].Value!.Value, html));
+                state.Append(values.Get(_segments[i].Value!.Value, html, _segments[i].Index));
             }
         }
         state.Finish();

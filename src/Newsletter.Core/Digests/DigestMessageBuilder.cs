@@ -17,6 +17,7 @@ public sealed class DigestMessageBuilder
     private readonly LinkSigner _signer;
     private readonly DkimSigning _dkim;
     private readonly TimeProvider _clock;
+    private readonly Tracking.ClickTokens? _clicks;
     private readonly string _publicUrl;
     private readonly string _domain;
     // Headers that are the same on every message, encoded once and cloned per message.
@@ -28,8 +29,9 @@ public sealed class DigestMessageBuilder
     private readonly bool _postmarkMetadata;
 
     public DigestMessageBuilder(IOptions<NewsletterOptions> options, LinkSigner signer, DkimSigning dkim, TimeProvider clock, Bounces.DeliveryKeys? keys = null,
-        IOptions<PostmarkWebhookOptions>? postmark = null)
+        IOptions<PostmarkWebhookOptions>? postmark = null, Tracking.ClickTokens? clicks = null)
     {
+        _clicks = clicks;
         _keys = keys;
         _postmarkMetadata = !string.IsNullOrEmpty(postmark?.Value.Username);
         _signer = signer;
@@ -51,14 +53,25 @@ public sealed class DigestMessageBuilder
 
     /// <summary>
     /// Builds the message of delivery <paramref name="deliveryKey"/> (a stable identifier of this
-    /// issue-to-subscriber delivery), dated now: call it when the message is about to be sent.
+    /// issue-to-subscriber delivery), dated now: call it when the message is about to be sent. A
+    /// digest with tracked links gets this delivery's signed <c>/r/{token}</c> URLs.
     /// </summary>
-    public MimeMessage Build(DigestTemplate digest, Subscriber subscriber, string deliveryKey)
+    public MimeMessage Build(DigestTemplate digest, Subscriber subscriber, string deliveryKey, Tracking.ClickCadence cadence = Tracking.ClickCadence.Broadcast)
     {
         var now = _clock.GetUtcNow();
         var unsubscribeUrl = $"{_publicUrl}/unsubscribe/{_signer.Create(LinkPurpose.Unsubscribe, subscriber.PublicId, now)}";
         var preferencesUrl = $"{_publicUrl}/preferences/{_signer.Create(LinkPurpose.Preferences, subscriber.PublicId, now)}";
-        var body = digest.Encode(new Recipient(subscriber.Name, unsubscribeUrl, preferencesUrl));
+        var deliveryId = DeliveryId(deliveryKey);
+        Func<int, string>? links = null;
+        if (digest.TrackedLinks.Count > 0)
+        {
+            if (_clicks is null || deliveryId is not { } id) throw new InvalidOperationException("A digest with tracked links is built for a delivery");
+            var tokens = _clicks;
+            var places = digest.TrackedLinks;
+            var language = digest.Language;
+            links = k => $"{_publicUrl}/r/{tokens.Create(new Tracking.ClickPlace(id, places[k].IssueId, places[k].Item, places[k].Link, now, language, cadence))}";
+        }
+        var body = digest.Encode(new Recipient(subscriber.Name, unsubscribeUrl, preferencesUrl, links));
 
         // Starting from the prepared headers skips the defaults MimeMessage() would generate
         // (a Message-ID on the host name among them) only to have them replaced.
@@ -68,9 +81,8 @@ public sealed class DigestMessageBuilder
         var message = new MimeMessage(headers);
         message.Date = now;
         message.To.Add(new MailboxAddress(subscriber.Name ?? "", subscriber.Email));
-        message.MessageId = _keys is not null && deliveryKey.StartsWith("delivery/", StringComparison.Ordinal)
-            && long.TryParse(deliveryKey.AsSpan("delivery/".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var deliveryId)
-            ? _keys.MessageId(deliveryId, _domain) // authenticated: a bounce that quotes it finds its delivery
+        message.MessageId = _keys is not null && deliveryId is { } delivery
+            ? _keys.MessageId(delivery, _domain) // authenticated: a bounce that quotes it finds its delivery
             : MessageId(deliveryKey, _domain);
         if (_postmarkMetadata) message.Headers.Add(Bounces.Webhooks.ProviderEvents.PostmarkMetadataHeader, message.MessageId);
 
@@ -97,6 +109,11 @@ public sealed class DigestMessageBuilder
         var id = $"{from.LocalPart}.{Domain(from)}".ToLowerInvariant();
         return ascii.Length > 0 ? $"\"{ascii}\" <{id}>" : $"<{id}>";
     }
+
+    private static long? DeliveryId(string deliveryKey) =>
+        deliveryKey.StartsWith("delivery/", StringComparison.Ordinal)
+        && long.TryParse(deliveryKey.AsSpan("delivery/".Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
+            ? id : null;
 
     private static string Domain(MailboxAddress mailbox) => mailbox.Domain.ToLowerInvariant();
 

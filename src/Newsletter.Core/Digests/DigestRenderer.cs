@@ -14,29 +14,37 @@ namespace Newsletter.Digests;
 /// <see cref="DigestTemplate"/> that is personalised per subscriber by filling in the greeting and
 /// the signed links, without rendering again.
 /// </summary>
-public sealed class DigestRenderer(TemplateEngine templates, IOptions<NewsletterOptions> options)
+public sealed class DigestRenderer(TemplateEngine templates, IOptions<NewsletterOptions> options, IOptions<TrackingOptions>? tracking = null)
 {
     public const string HtmlTemplate = "email/Digest";
 
-    /// <summary>Renders the shared part of a digest of <paramref name="issues"/> (oldest first) for readers of <paramref name="language"/>.</summary>
-    public async Task<DigestTemplate> RenderAsync(IReadOnlyList<Issue> issues, Language language)
+    /// <summary>
+    /// Renders the shared part of a digest of <paramref name="issues"/> (oldest first) for readers of
+    /// <paramref name="language"/>; with <paramref name="tracked"/> (and click tracking on), every
+    /// paper link is a per-reader tracked link and the footer says so.
+    /// </summary>
+    public async Task<DigestTemplate> RenderAsync(IReadOnlyList<Issue> issues, Language language, bool tracked = false)
     {
         if (issues.Count == 0) throw new ArgumentException("A digest needs at least one issue", nameof(issues));
-        var view = CreateView(issues, language);
+        var mode = tracking?.Value.Mode ?? ClickTrackingMode.Off;
+        var view = CreateView(issues, language, tracked && mode != ClickTrackingMode.Off ? mode : ClickTrackingMode.Off);
         var rendered = await templates.RenderAsync(HtmlTemplate, view);
         // Mail clients drop <style> blocks: inline every rule, keep only the media queries
         // (mobile and dark mode) in a <style> for the clients that honour them.
         var inlined = PreMailer.Net.PreMailer.MoveCssInline(rendered, removeStyleElements: true, removeComments: true, preserveMediaQueries: true);
         var text = PlainTextDigest.Write(view);
-        return new DigestTemplate(view.Subject, view.Preheader, language, inlined.Html, text, view.Personal) { CssWarnings = inlined.Warnings };
+        return new DigestTemplate(view.Subject, view.Preheader, language, inlined.Html, text, view.Personal, view.TrackedLinks) { CssWarnings = inlined.Warnings };
     }
 
-    internal DigestView CreateView(IReadOnlyList<Issue> issues, Language language)
+    internal DigestView CreateView(IReadOnlyList<Issue> issues, Language language, ClickTrackingMode tracking = ClickTrackingMode.Off)
     {
         var publicUrl = options.Value.PublicUrl.TrimEnd('/');
         var name = NewsletterName(options.Value);
         var langs = language == Language.Both ? new[] { "ko", "en" } : [language == Language.En ? "en" : "ko"];
+        var personal = new PersonalMarkers();
+        var tracked = new List<LinkPlace>();
         var views = issues.Select(issue => new IssueView(
+            issue.Id,
             issue.Slug,
             issue.Title.Versions(language).ToList(),
             issue.Intro?.Versions(language).ToList() ?? [],
@@ -47,7 +55,12 @@ public sealed class DigestRenderer(TemplateEngine templates, IOptions<Newsletter
                 item.Title.Versions(language).ToList(),
                 item.Summary.Versions(language).ToList(),
                 item.Abstract?.Versions(language).ToList() ?? [],
-                item.Links)).ToList())).ToList();
+                item.Links)
+            {
+                Hrefs = tracking == ClickTrackingMode.Off
+                    ? item.Links.Select(l => l.Url).ToList()
+                    : item.Links.Select((_, l) => { tracked.Add(new LinkPlace(issue.Id, i, l)); return personal.Link(tracked.Count - 1); }).ToList(),
+            }).ToList())).ToList();
 
         return new DigestView
         {
@@ -57,6 +70,14 @@ public sealed class DigestRenderer(TemplateEngine templates, IOptions<Newsletter
             NewsletterName = name,
             Issues = views,
             Footers = langs.Select(l => (l, DigestStrings.For(l))).ToList(),
+            Personal = personal,
+            TrackedLinks = tracked,
+            ClicksNotice = tracking switch
+            {
+                ClickTrackingMode.Aggregate => langs.Select(l => DigestStrings.For(l).ClicksCounted).ToList(),
+                ClickTrackingMode.PerSubscriber => langs.Select(l => DigestStrings.For(l).ClicksRecorded).ToList(),
+                _ => [],
+            },
         };
     }
 
@@ -108,7 +129,8 @@ public sealed class DigestRenderer(TemplateEngine templates, IOptions<Newsletter
 }
 
 /// <summary>The per-subscriber values of one message.</summary>
-public sealed record Recipient(string? Name, string UnsubscribeUrl, string PreferencesUrl);
+/// <param name="LinkUrl">The tracked URL of the digest's k-th tracked link (see <see cref="DigestTemplate.TrackedLinks"/>); null when the digest has none.</param>
+public sealed record Recipient(string? Name, string UnsubscribeUrl, string PreferencesUrl, Func<int, string>? LinkUrl = null);
 
 /// <summary>
 /// One personalised digest: the HTML and the plain-text body as UTF-8, each a run of segments
@@ -143,8 +165,10 @@ public sealed class DigestTemplate
     private readonly DigestSegment[] _text;
     private readonly DigestBody _body;
 
-    public DigestTemplate(string subject, string preheader, Language language, string html, string text, PersonalMarkers markers)
+    public DigestTemplate(string subject, string preheader, Language language, string html, string text, PersonalMarkers markers,
+        IReadOnlyList<LinkPlace>? trackedLinks = null)
     {
+        TrackedLinks = trackedLinks ?? [];
         Subject = subject;
         Preheader = preheader;
         Language = language;
@@ -156,6 +180,9 @@ public sealed class DigestTemplate
     }
 
     public string Subject { get; }
+
+    /// <summary>The links that go through <c>/r/{token}</c>, in the order of their markers; empty when the digest is not tracked.</summary>
+    public IReadOnlyList<LinkPlace> TrackedLinks { get; }
 
     /// <summary>The Subject header, RFC 2047-encoded once; messages take a clone.</summary>
     public MimeKit.Header SubjectHeader => _subjectHeader ??= new MimeKit.Header(MimeKit.HeaderId.Subject, Subject);
@@ -191,7 +218,7 @@ public sealed class DigestTemplate
     {
         var result = new ReadOnlyMemory<byte>[segments.Length];
         for (var i = 0; i < segments.Length; i++)
-            result[i] = segments[i].Value is { } value ? values.Get(value, html) : segments[i].Utf8;
+            result[i] = segments[i].Value is { } value ? values.Get(value, html, segments[i].Index) : segments[i].Utf8;
         return result;
     }
 
@@ -218,11 +245,11 @@ public sealed class DigestTemplate
             var open = rendered.IndexOf(markers.Prefix, from, StringComparison.Ordinal);
             if (open < 0) break;
             var found = false;
-            foreach (var (marker, value) in markers.All)
+            foreach (var (marker, value, index) in markers.All)
             {
                 if (string.CompareOrdinal(rendered, open, marker, 0, marker.Length) != 0) continue;
                 if (open > start) segments.Add(new DigestSegment(Encoding.UTF8.GetBytes(rendered[start..open]), null));
-                segments.Add(new DigestSegment([], value));
+                segments.Add(new DigestSegment([], value, index));
                 start = from = open + marker.Length;
                 found = true;
                 break;
@@ -238,21 +265,32 @@ public sealed class DigestTemplate
 /// <summary>Each personal value encoded once per message, for HTML and for text.</summary>
 internal sealed class PersonalValues(Recipient recipient)
 {
-    private readonly Dictionary<(PersonalValue, bool), byte[]> _cache = new(8);
+    private readonly Dictionary<(PersonalValue, bool, int), byte[]> _cache = new(8);
+    private readonly Dictionary<int, string> _links = new();
 
-    public byte[] Get(PersonalValue which, bool html)
+    public byte[] Get(PersonalValue which, bool html, int index = 0)
     {
-        if (_cache.TryGetValue((which, html), out var bytes)) return bytes;
+        if (_cache.TryGetValue((which, html, index), out var bytes)) return bytes;
         var value = which switch
         {
+            PersonalValue.TrackedLink => LinkUrl(index),
             PersonalValue.UnsubscribeUrl => recipient.UnsubscribeUrl,
             PersonalValue.PreferencesUrl => recipient.PreferencesUrl,
             PersonalValue.GreetingKo => DigestTemplate.Greeting(DigestStrings.Korean, recipient.Name),
             _ => DigestTemplate.Greeting(DigestStrings.English, recipient.Name),
         };
         bytes = Encoding.UTF8.GetBytes(html ? DigestTemplate.Html.Encode(value) : value);
-        _cache[(which, html)] = bytes;
+        _cache[(which, html, index)] = bytes;
         return bytes;
+    }
+
+    // Made once per link, whichever part (HTML or text) asks first.
+    private string LinkUrl(int index)
+    {
+        if (_links.TryGetValue(index, out var url)) return url;
+        url = recipient.LinkUrl?.Invoke(index) ?? throw new InvalidOperationException("A tracked digest needs the reader's link URLs");
+        _links[index] = url;
+        return url;
     }
 }
 

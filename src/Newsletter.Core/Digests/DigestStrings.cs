@@ -12,7 +12,9 @@ public sealed record DigestStrings(
     string Preferences,
     string Unsubscribe,
     string PaperLink,
-    string MoreLink)
+    string MoreLink,
+    string ClicksCounted,
+    string ClicksRecorded)
 {
     public static DigestStrings Korean { get; } = new(
         Greeting: "{0}님, 안녕하세요.",
@@ -25,7 +27,9 @@ public sealed record DigestStrings(
         Preferences: "구독 설정",
         Unsubscribe: "구독 해지",
         PaperLink: "논문 링크",
-        MoreLink: "더 읽어보기");
+        MoreLink: "더 읽어보기",
+        ClicksCounted: "어떤 논문이 읽히는지 알기 위해 링크 클릭 수를 셉니다(누가 눌렀는지는 남기지 않습니다). 구독 설정에서 끌 수 있습니다.",
+        ClicksRecorded: "어떤 논문이 읽히는지 알기 위해 구독자별로 링크 클릭을 기록합니다. 구독 설정에서 끌 수 있습니다.");
 
     public static DigestStrings English { get; } = new(
         Greeting: "Hello {0},",
@@ -38,7 +42,9 @@ public sealed record DigestStrings(
         Preferences: "Preferences",
         Unsubscribe: "Unsubscribe",
         PaperLink: "Paper",
-        MoreLink: "Read more");
+        MoreLink: "Read more",
+        ClicksCounted: "Clicks on these links are counted to see which papers are read, never who clicked; you can turn this off in your preferences.",
+        ClicksRecorded: "Clicks on these links are recorded per reader to see which papers are read; you can turn this off in your preferences.");
 
     public static DigestStrings For(string lang) => lang == "en" ? English : Korean;
 

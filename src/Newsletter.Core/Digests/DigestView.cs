@@ -28,17 +28,33 @@ public sealed class DigestView
 
     public DigestStrings Strings => Footers[0].Strings;
 
-    public PersonalMarkers Personal { get; } = new();
+    /// <summary>
+    /// The footer line that says clicks are counted and how to stop it, per footer language; empty
+    /// when this digest's links are not tracked.
+    /// </summary>
+    public IReadOnlyList<string> ClicksNotice { get; init; } = [];
+
+    public PersonalMarkers Personal { get; init; } = new();
+
+    /// <summary>The tracked links, in the order of their markers.</summary>
+    public IReadOnlyList<LinkPlace> TrackedLinks { get; init; } = [];
 }
 
-public sealed record IssueView(string Slug, IReadOnlyList<(string Lang, string Text)> Title, IReadOnlyList<(string Lang, string Text)> Intro,
+/// <summary>Where a tracked link sits: the issue, the paper (from 0) and the link within the paper (from 0).</summary>
+public readonly record struct LinkPlace(long IssueId, int Item, int Link);
+
+public sealed record IssueView(long Id, string Slug, IReadOnlyList<(string Lang, string Text)> Title, IReadOnlyList<(string Lang, string Text)> Intro,
     string? Period, string WebUrl, IReadOnlyList<ItemView> Items);
 
 public sealed record ItemView(int Number, IReadOnlyList<(string Lang, string Text)> Title, IReadOnlyList<(string Lang, string Text)> Summary,
-    IReadOnlyList<(string Lang, string Text)> Abstract, IReadOnlyList<IssueLink> Links);
+    IReadOnlyList<(string Lang, string Text)> Abstract, IReadOnlyList<IssueLink> Links)
+{
+    /// <summary>What each link's href is: its URL, or the marker of its tracked, per-reader URL.</summary>
+    public IReadOnlyList<string> Hrefs { get; init; } = Links.Select(l => l.Url).ToList();
+}
 
 /// <summary>The per-subscriber values a digest holds.</summary>
-public enum PersonalValue { UnsubscribeUrl, PreferencesUrl, GreetingKo, GreetingEn }
+public enum PersonalValue { UnsubscribeUrl, PreferencesUrl, GreetingKo, GreetingEn, TrackedLink }
 
 /// <summary>
 /// Placeholders the templates print where a per-subscriber value belongs. Each rendering gets its
@@ -55,8 +71,18 @@ public sealed class PersonalMarkers
         Preferences = Prefix + "PREFERENCES-URL%%";
         GreetingKo = Prefix + "GREETING-KO%%";
         GreetingEn = Prefix + "GREETING-EN%%";
-        All = [(Unsubscribe, PersonalValue.UnsubscribeUrl), (Preferences, PersonalValue.PreferencesUrl),
-            (GreetingKo, PersonalValue.GreetingKo), (GreetingEn, PersonalValue.GreetingEn)];
+        _all = [(Unsubscribe, PersonalValue.UnsubscribeUrl, 0), (Preferences, PersonalValue.PreferencesUrl, 0),
+            (GreetingKo, PersonalValue.GreetingKo, 0), (GreetingEn, PersonalValue.GreetingEn, 0)];
+    }
+
+    private readonly List<(string Marker, PersonalValue Value, int Index)> _all;
+
+    /// <summary>A marker for the tracked URL of the digest's <paramref name="index"/>th tracked link.</summary>
+    public string Link(int index)
+    {
+        var marker = $"{Prefix}LINK-{index}%%";
+        _all.Add((marker, PersonalValue.TrackedLink, index));
+        return marker;
     }
 
     /// <summary>What every marker of this rendering starts with.</summary>
@@ -70,8 +96,8 @@ public sealed class PersonalMarkers
 
     public string GreetingEn { get; }
 
-    /// <summary>Every marker and the value it stands for.</summary>
-    public IReadOnlyList<(string Marker, PersonalValue Value)> All { get; }
+    /// <summary>Every marker and the value it stands for (with the link's index for a tracked link).</summary>
+    public IReadOnlyList<(string Marker, PersonalValue Value, int Index)> All => _all;
 
     /// <summary>The greeting line in <paramref name="lang"/> ("Hello Jane," or "Hello,").</summary>
     public string Greeting(string lang) => lang == "en" ? GreetingEn : GreetingKo;

@@ -34,17 +34,19 @@ internal static class PlainTextDigest
                     sb.Append(Indent(summary)).Append("\n\n");
                 foreach (var (lang, text) in item.Abstract)
                     sb.Append("   ").Append(DigestStrings.For(lang).Abstract).Append(":\n").Append(Indent(text)).Append("\n\n");
-                foreach (var link in item.Links)
-                    sb.Append("   ").Append(view.Strings.LinkLabel(link.Label)).Append(": ").Append(link.Url).Append('\n');
+                for (var l = 0; l < item.Links.Count; l++)
+                    sb.Append("   ").Append(view.Strings.LinkLabel(item.Links[l].Label)).Append(": ").Append(item.Hrefs[l]).Append('\n');
                 sb.Append('\n');
             }
         }
 
         sb.Append("--\n");
-        foreach (var (_, strings) in view.Footers)
+        for (var f = 0; f < view.Footers.Count; f++)
         {
+            var strings = view.Footers[f].Strings;
             sb.Append(string.Format(System.Globalization.CultureInfo.InvariantCulture, strings.WhyYouGetThis, view.NewsletterName)).Append('\n');
             sb.Append(strings.WeeklyOrDaily).Append('\n');
+            if (view.ClicksNotice.Count > f) sb.Append(view.ClicksNotice[f]).Append('\n');
             sb.Append(strings.Preferences).Append(": ").Append(view.Personal.Preferences).Append('\n');
             sb.Append(strings.Unsubscribe).Append(": ").Append(view.Personal.Unsubscribe).Append("\n\n");
         }

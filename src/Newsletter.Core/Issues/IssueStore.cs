@@ -10,6 +10,9 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
 {
     private const string IssueColumns = "id, slug, title_ko, title_en, intro_ko, intro_en, period_from, period_to, status, published_at, created_at";
 
+    /// <summary>Raised in this process after an issue's content changed (an import or a correction), with the issue's id.</summary>
+    public event Action<long>? Changed;
+
     /// <summary>
     /// Stores <paramref name="document"/> as a draft (replacing a draft with the same slug), and publishes it
     /// when asked, all in one transaction: an import either lands whole or not at all.
@@ -83,7 +86,9 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
         if (publish)
             await PublishAsync(connection, tx, document.Slug, ct);
         await tx.CommitAsync(ct);
-        return (await GetAsync(document.Slug, ct))!;
+        var imported = (await GetAsync(document.Slug, ct))!;
+        Changed?.Invoke(imported.Id);
+        return imported;
     }
 
     /// <summary>Deletes a draft and its items.</summary>

@@ -52,6 +52,9 @@ public sealed class Subscriber
 
     public DeliveryTime Time => new(TimeZone, DeliveryHour, WeeklyDay);
 
+    /// <summary>The reader lets their clicks be counted (the default); off, their digests carry the plain links.</summary>
+    public bool ClickTracking { get; init; } = true;
+
     public SubscriberStatus Status { get; init; }
 
     public DateTime CreatedAt { get; init; }

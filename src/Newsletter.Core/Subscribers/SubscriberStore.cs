@@ -9,6 +9,9 @@ namespace Newsletter.Subscribers;
 /// <summary>Subscribers in PostgreSQL. Email lookups are case-insensitive through the <c>lower(email)</c> unique index.</summary>
 public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOptions> delivery, TimeProvider clock)
 {
+    /// <summary>Raised in this process after a subscriber was erased.</summary>
+    public event Action? Erased;
+
     // Where a subscriber who becomes active now starts receiving issues: now, or with backfill the
     // latest issue already published, so their first digest is not empty.
     internal const string IssuesFromNow = """
@@ -17,7 +20,7 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
              else @now end
         """;
 
-    internal const string Columns = "id, public_id, email, name, cadence, language, time_zone, delivery_hour, weekly_day, status, created_at, confirmed_at, unsubscribed_at";
+    internal const string Columns = "id, public_id, email, name, cadence, language, time_zone, delivery_hour, weekly_day, click_tracking, status, created_at, confirmed_at, unsubscribed_at";
 
     /// <summary>Adds an address the admin vouches for, already active.</summary>
     /// <exception cref="ConflictException">The address is already on the list (in any letter case).</exception>
@@ -141,6 +144,7 @@ public sealed class SubscriberStore(NpgsqlDataSource db, IOptions<DeliveryOption
             on conflict do nothing
             """, new { erased, now = clock.GetUtcNow().UtcDateTime }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
+        Erased?.Invoke();
     }
 
     /// <summary>A delivery time for the history: <c>Asia/Seoul 08 monday</c>, with <c>default</c> for each field not chosen.</summary>

@@ -191,7 +191,7 @@ public sealed class Subscriptions(
 
     /// <summary>Changes cadence, language, name and delivery time (null: unchanged; an empty name clears it); each change is recorded.</summary>
     public async Task<Subscriber?> UpdatePreferencesAsync(Guid publicId, Cadence? cadence, Language? language, string? name, ChangeSource source, ClientInfo client,
-        CancellationToken ct = default, DeliveryTime? time = null)
+        CancellationToken ct = default, DeliveryTime? time = null, bool? clickTracking = null)
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
@@ -201,15 +201,18 @@ public sealed class Subscriptions(
         var newCadence = cadence ?? current.Cadence;
         var newLanguage = language ?? current.Language;
         var newTime = time ?? current.Time;
+        var newTracking = clickTracking ?? current.ClickTracking;
         var updated = await connection.QuerySingleAsync<Subscriber>(new CommandDefinition($"""
             update subscribers set cadence = @cadence, language = @language, name = @name,
-                time_zone = @zone, delivery_hour = @hour, weekly_day = @weekday, updated_at = @now
+                time_zone = @zone, delivery_hour = @hour, weekly_day = @weekday, click_tracking = @tracking, updated_at = @now
             where id = @Id returning {SubscriberStore.Columns}
             """, new
         {
             current.Id, cadence = Wire.Name(newCadence), language = Wire.Name(newLanguage), name = newName,
-            zone = newTime.TimeZone, hour = (short?)newTime.Hour, weekday = (short?)newTime.WeeklyDay, now = Now(),
+            zone = newTime.TimeZone, hour = (short?)newTime.Hour, weekday = (short?)newTime.WeeklyDay, tracking = newTracking, now = Now(),
         }, tx, cancellationToken: ct));
+        if (newTracking != current.ClickTracking)
+            await RecordAsync(connection, tx, current.Id, "click_tracking_changed", source, newTracking ? "on" : "off", client, ct);
         if (newCadence != current.Cadence)
             await RecordAsync(connection, tx, current.Id, "cadence_changed", source, $"{Wire.Name(current.Cadence)} -> {Wire.Name(newCadence)}", client, ct);
         if (newLanguage != current.Language)

@@ -9,13 +9,17 @@ namespace Newsletter.Tests.Digests;
 public sealed class SpamAssassinTests
 {
     [Theory]
-    [InlineData(Language.Ko)]
-    [InlineData(Language.En)]
-    [InlineData(Language.Both)]
-    public async Task The_sample_digest_scores_below_one_and_its_text_and_html_agree(Language language)
+    [InlineData(Language.Ko, false)]
+    [InlineData(Language.En, false)]
+    [InlineData(Language.Both, false)]
+    [InlineData(Language.Ko, true)]
+    [InlineData(Language.En, true)]
+    [InlineData(Language.Both, true)]
+    public async Task The_sample_digest_scores_below_one_and_its_text_and_html_agree(Language language, bool trackedLinks)
     {
         var (path, _) = TestMail.KeyFile();
-        var message = await TestMail.MessageAsync(language, TestMail.Dkim(path));
+        var message = await TestMail.MessageAsync(language, TestMail.Dkim(path), tracked: trackedLinks);
+        Assert.Equal(trackedLinks, message.HtmlBody!.Contains(TestMail.PublicUrl + "/r/", StringComparison.Ordinal));
         var eml = Path.Combine(NewsletterProcess.TempDirectory(), "digest.eml");
         await File.WriteAllBytesAsync(eml, TestMail.Bytes(message));
 

@@ -34,7 +34,7 @@ public sealed class TestDatabase : IAsyncDisposable
     /// test sets in place of configuration: the clock, the options and the mail transport.
     /// </summary>
     public IServiceProvider Services(TimeProvider? clock = null, IMailTransport? transport = null, DeliveryOptions? delivery = null,
-        ScheduleOptions? schedule = null, NewsletterOptions? newsletter = null, BounceOptions? bounces = null)
+        ScheduleOptions? schedule = null, NewsletterOptions? newsletter = null, BounceOptions? bounces = null, TrackingOptions? tracking = null)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration[$"ConnectionStrings:{NewsletterServices.ConnectionStringName}"] = ConnectionString;
@@ -49,6 +49,7 @@ public sealed class TestDatabase : IAsyncDisposable
         services.AddSingleton(Options.Create(new DkimOptions()));
         services.AddSingleton(Options.Create(new SmtpOptions()));
         services.AddSingleton(Options.Create(bounces ?? new BounceOptions()));
+        services.AddSingleton(Options.Create(tracking ?? new TrackingOptions()));
         services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
         services.AddSingleton(typeof(ILogger<>), typeof(NullLogger<>));
         if (transport is not null) services.AddSingleton(transport);

@@ -40,22 +40,24 @@ public static class TestMail
         TemplatesDirectory = templates,
     };
 
-    public static DigestRenderer Renderer(NewsletterOptions? options = null)
+    public static DigestRenderer Renderer(NewsletterOptions? options = null, TrackingOptions? tracking = null)
     {
         var o = Microsoft.Extensions.Options.Options.Create(options ?? Options());
-        return new DigestRenderer(new TemplateEngine(o), o);
+        return new DigestRenderer(new TemplateEngine(o), o, Microsoft.Extensions.Options.Options.Create(tracking ?? new TrackingOptions { Clicks = "off" }));
     }
 
     public static DigestMessageBuilder Builder(DkimOptions? dkim = null, TimeProvider? clock = null, NewsletterOptions? options = null) => new(
         Microsoft.Extensions.Options.Options.Create(options ?? Options()),
         new LinkSigner(Secret),
         new DkimSigning(Microsoft.Extensions.Options.Options.Create(dkim ?? new DkimOptions())),
-        clock ?? TimeProvider.System);
+        clock ?? TimeProvider.System,
+        clicks: new Newsletter.Tracking.ClickTokens(Secret));
 
-    public static async Task<MimeMessage> MessageAsync(Language language, DkimOptions? dkim = null, string? name = "김민지", Issue? issue = null)
+    /// <param name="tracked">With click tracking (aggregate): every paper link a <c>/r/</c> link of delivery 12345.</param>
+    public static async Task<MimeMessage> MessageAsync(Language language, DkimOptions? dkim = null, string? name = "김민지", Issue? issue = null, bool tracked = false)
     {
-        var digest = await Renderer().RenderAsync([issue ?? SampleIssue()], language);
-        return Received(Builder(dkim).Build(digest, Subscriber(language, name), $"test/{Guid.NewGuid()}"));
+        var digest = await Renderer(tracking: tracked ? new TrackingOptions() : null).RenderAsync([issue ?? SampleIssue()], language, tracked);
+        return Received(Builder(dkim).Build(digest, Subscriber(language, name), tracked ? "delivery/12345" : $"test/{Guid.NewGuid()}", Newsletter.Tracking.ClickCadence.Weekly));
     }
 
     /// <summary>The message as a mail client reads it: parsed from the bytes that go on the wire.</summary>

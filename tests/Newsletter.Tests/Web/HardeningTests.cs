@@ -117,16 +117,19 @@ public sealed class HardeningTests : DatabaseAndSmtpTest
         var done = await ServiceProcess.WaitForRunAsync(admin, run.GetProperty("id").GetInt64());
         Assert.Equal(3, done.GetProperty("sent").GetInt32());
         Assert.Equal(0, done.GetProperty("failed").GetInt32());
+        using var noRedirects = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
         foreach (var received in _smtp.Messages)
         {
             var message = received.Message;
             Assert.Contains("Discount 100%%NL: today", message.Subject);
             var html = message.HtmlBody!;
-            // The third party's link is exactly the link: no reader's token in it.
+            // The third party's link (tracked) leads exactly to the link: no reader's token in it.
             var hrefs = new AngleSharp.Html.Parser.HtmlParser().ParseDocument(html).QuerySelectorAll("a[href]").Select(a => a.GetAttribute("href")!).ToList();
-            Assert.Contains(link, hrefs);
-            Assert.DoesNotContain(hrefs, h => h.StartsWith("https://third-party.example", StringComparison.Ordinal) && h != link);
-            Assert.Contains(message.TextBody!.Split('\n'), l => l.Contains(link, StringComparison.Ordinal));
+            var tracked = Assert.Single(hrefs, h => h.Contains("/r/", StringComparison.Ordinal));
+            using (var target = await noRedirects.GetAsync(tracked))
+                Assert.Equal(link, target.Headers.Location!.OriginalString);
+            Assert.DoesNotContain(hrefs, h => h.StartsWith("https://third-party.example", StringComparison.Ordinal));
+            Assert.Contains(message.TextBody!.Split('\n'), l => l.Contains(tracked, StringComparison.Ordinal));
             Assert.Contains("Reader %%NL:GREETING-EN%%", html);
         }
     }

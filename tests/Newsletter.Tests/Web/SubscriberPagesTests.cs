@@ -39,6 +39,46 @@ public sealed class SubscriberPagesTests : DatabaseAndSmtpTest
         [("email", email), ("name", name), ("cadence", cadence), ("language", language), ("website", "")];
 
     [Fact]
+    public async Task A_reader_turns_click_counting_off_and_on_on_the_preferences_page_and_the_page_says_what_is_kept()
+    {
+        var subscriber = await _db.Subscribers().AddActiveAsync(new NewSubscriber("reader@example.org", null, Cadence.Weekly, Language.En));
+        var preferences = Token(LinkPurpose.Preferences, subscriber.PublicId);
+        await using (var service = await StartAsync())
+        {
+            using var client = new PageClient(service.BaseAddress);
+            var (_, form) = await client.GetAsync($"/preferences/{preferences}?lang=en");
+            Assert.Contains("Count my clicks on links", form);
+            Assert.Contains("never who", form);
+            Assert.Contains("name=\"click_tracking\" value=\"on\" checked", form);
+
+            // Unticked: the box sends nothing, the form says it was shown.
+            var (status, saved) = await client.PostAsync($"/preferences/{preferences}", [("action", "save"), ("cadence", "weekly"), ("language", "en"), ("click_tracking_shown", "1")]);
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.DoesNotContain("name=\"click_tracking\" value=\"on\" checked", saved);
+            Assert.False(await _db.ScalarAsync<bool>("select click_tracking from subscribers where email = 'reader@example.org'"));
+            // A form without the box (an older page) leaves the choice as it is.
+            await client.PostAsync($"/preferences/{preferences}", [("action", "save"), ("cadence", "daily"), ("language", "en")]);
+            Assert.False(await _db.ScalarAsync<bool>("select click_tracking from subscribers where email = 'reader@example.org'"));
+            await client.PostAsync($"/preferences/{preferences}", [("action", "save"), ("cadence", "daily"), ("language", "en"), ("click_tracking_shown", "1"), ("click_tracking", "on")]);
+            Assert.True(await _db.ScalarAsync<bool>("select click_tracking from subscribers where email = 'reader@example.org'"));
+            var events = await _db.Subscriptions().HistoryAsync("reader@example.org");
+            Assert.Equal(["off", "on"], events!.Where(e => e.Event == "click_tracking_changed").Select(e => e.Detail));
+        }
+
+        // Per-subscriber mode says that who clicked is recorded; with tracking off there is no box at all.
+        await using (var service = await StartAsync(new() { ["Newsletter__Tracking__Clicks"] = "per-subscriber" }))
+        {
+            using var client = new PageClient(service.BaseAddress);
+            Assert.Contains("Which reader opened which paper is recorded.", (await client.GetAsync($"/preferences/{preferences}?lang=en")).Html);
+        }
+        await using (var service = await StartAsync(new() { ["Newsletter__Tracking__Clicks"] = "off" }))
+        {
+            using var client = new PageClient(service.BaseAddress);
+            Assert.DoesNotContain("click_tracking", (await client.GetAsync($"/preferences/{preferences}?lang=en")).Html);
+        }
+    }
+
+    [Fact]
     public async Task Signing_up_answers_alike_whatever_the_address_and_mails_only_new_and_pending_ones_once_per_interval()
     {
         await _db.Subscribers().AddActiveAsync(new NewSubscriber("active@example.org", null, Cadence.Weekly, Language.En));

@@ -39,6 +39,7 @@ public static class AdminPages
         admin.MapGet("/issues", Issues);
         admin.MapPost("/issues", ImportIssue);
         admin.MapGet("/issues/{slug}/preview", Preview);
+        admin.MapGet("/issues/{slug}", IssueClicks);
         admin.MapPost("/issues/{slug}/publish", Publish);
         admin.MapPost("/issues/{slug}/broadcast", Broadcast);
         admin.MapGet("/runs/{id:long}", Run);
@@ -108,6 +109,15 @@ public static class AdminPages
 
     private static async Task<IResult> Issues(HttpContext http, string? notice, IssueStore issues, CancellationToken ct) =>
         Page(http, "admin/Issues", new AdminIssuesPage { Title = "Issues", Notice = notice, Issues = await issues.ListAsync(ct: ct) });
+
+    private static async Task<IResult> IssueClicks(HttpContext http, string slug, Newsletter.Tracking.ClickReports reports, CancellationToken ct)
+    {
+        var clicks = await reports.GetAsync(slug, ct) ?? throw new NotFoundException("slug", $"no issue '{slug}'");
+        return Page(http, "admin/Issue", new AdminIssueClicksPage
+        {
+            Title = $"Issue {slug}", Clicks = clicks, Chart = SvgChart.Ranked(clicks.Papers, "Readers per paper"),
+        });
+    }
 
     private static async Task<IResult> ImportIssue(HttpContext http, IssueStore issues, CancellationToken ct)
     {

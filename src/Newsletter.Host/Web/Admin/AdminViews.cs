@@ -56,6 +56,14 @@ public sealed class AdminIssuesPage : AdminView
     public string Json { get; init; } = "";
 }
 
+public sealed class AdminIssueClicksPage : AdminView
+{
+    public required Newsletter.Tracking.IssueClicks Clicks { get; init; }
+
+    /// <summary>The papers by unique human clickers, most first, as a bar chart.</summary>
+    public required string Chart { get; init; }
+}
+
 public sealed class AdminRunPage : AdminView
 {
     public required RunSummary Run { get; init; }
@@ -130,6 +138,37 @@ public static class SvgChart
         var axis = hours.Count == 0 ? ((string, string)?)null
             : (hours[0].Hour.ToString("HH:00", CultureInfo.InvariantCulture) + " UTC", hours[^1].Hour.ToString("HH:00", CultureInfo.InvariantCulture));
         return Draw(title, summary, max.ToString("N0", CultureInfo.InvariantCulture), max, bars, axis, limit: null);
+    }
+
+    /// <summary>
+    /// Papers ranked by unique human clickers, one horizontal bar each with its number and title,
+    /// most read first.
+    /// </summary>
+    public static string Ranked(IReadOnlyList<Newsletter.Tracking.PaperClicks> papers, string title)
+    {
+        const int row = 26, labelWidth = 260;
+        var ranked = papers.OrderByDescending(p => p.Clickers).ThenBy(p => p.Number).ToList();
+        var max = Math.Max(1, ranked.Count == 0 ? 1 : ranked.Max(p => p.Clickers));
+        var height = Top + Math.Max(1, ranked.Count) * row + 8;
+        var id = "chart-" + string.Concat(title.Where(char.IsLetterOrDigit)).ToLowerInvariant();
+        var summary = ranked.Count == 0 || ranked[0].Clickers == 0 ? "no human clicks yet"
+            : string.Create(CultureInfo.InvariantCulture, $"most read: paper {ranked[0].Number} with {ranked[0].Clickers:N0} readers");
+        var svg = new StringBuilder();
+        svg.Append(CultureInfo.InvariantCulture, $"<svg class=\"chart ranked\" viewBox=\"0 0 {Width} {height}\" role=\"img\" aria-labelledby=\"{id}\" xmlns=\"http://www.w3.org/2000/svg\">");
+        svg.Append(CultureInfo.InvariantCulture, $"<title id=\"{id}\">{Escape(title)}: {Escape(summary)}</title>");
+        for (var i = 0; i < ranked.Count; i++)
+        {
+            var p = ranked[i];
+            var y = Top + i * row;
+            var w = p.Clickers * (Width - labelWidth - 60) / (double)max;
+            var label = p.Title.Length > 38 ? p.Title[..37] + "…" : p.Title;
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{y + 15}\" class=\"label\">{p.Number}. {Escape(label)}</text>");
+            svg.Append(CultureInfo.InvariantCulture,
+                $"<rect x=\"{labelWidth}\" y=\"{y + 3}\" width=\"{Math.Max(1, w):0.#}\" height=\"{row - 8}\" class=\"bar\"><title>{Escape($"Paper {p.Number}: {p.Clickers:N0} readers")}</title></rect>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth + w + 6:0.#}\" y=\"{y + 15}\" class=\"label\">{p.Clickers:N0}</text>");
+        }
+        svg.Append("</svg>");
+        return svg.ToString();
     }
 
     private static string Draw(string title, string summary, string maxLabel, double max, IReadOnlyList<Bar> bars, (string First, string Last)? axis, double? limit)

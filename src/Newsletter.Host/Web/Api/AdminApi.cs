@@ -39,6 +39,9 @@ public static class AdminApi
         api.MapDelete("/issues/{slug}", DeleteIssue).WithName("DeleteIssue").WithSummary("Delete a draft; published issues are kept");
         api.MapGet("/issues/{slug}/deliveries", IssueDeliveries).WithName("IssueDeliveries")
             .WithSummary("Who got the issue: its deliveries (?email= for one address), keyset-paged with ?after=");
+        api.MapGet("/issues/{slug}/clicks", async Task<Ok<Newsletter.Tracking.IssueClicks>> (string slug, Newsletter.Tracking.ClickReports reports, CancellationToken ct) =>
+                TypedResults.Ok(await reports.GetAsync(slug, ct) ?? throw NoIssue(slug)))
+            .WithName("IssueClicks").WithSummary("Unique human clickers per paper and link, by language and cadence; the click-to-delivered rate; what the filter removed");
         api.MapPost("/issues/{slug}/publish", PublishIssue).WithName("PublishIssue").WithSummary("Publish a draft issue");
         api.MapGet("/issues", ListIssues).WithName("ListIssues").WithSummary("Issues, newest first");
 

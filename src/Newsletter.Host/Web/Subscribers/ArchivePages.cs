@@ -35,7 +35,8 @@ internal static class ArchivePages
         });
     }
 
-    private static async Task<IResult> IssueView(HttpContext http, string slug, string? lang, IssueStore issues, CancellationToken ct)
+    private static async Task<IResult> IssueView(HttpContext http, string slug, string? lang, IssueStore issues, IOptions<ArchiveOptions> archive,
+        Newsletter.Tracking.ClickReports clicks, CancellationToken ct)
     {
         var s = PageLanguage.Of(http, null);
         if (await issues.GetAsync(slug, ct) is not { Status: IssueStatus.Published } issue)
@@ -45,6 +46,7 @@ internal static class ArchivePages
         {
             S = s, Title = issue.Title.For(language), NewsletterName = Name(http), Issue = issue, Language = language,
             Period = DigestRenderer.FormatPeriod(issue), OtherLanguageUrl = $"/issues/{Uri.EscapeDataString(slug)}?lang={PageLanguage.Other(s)}",
+            MostRead = archive.Value.ShowMostRead ? await clicks.MostReadAsync(issue.Id, 3, ct) : [],
         });
     }
 

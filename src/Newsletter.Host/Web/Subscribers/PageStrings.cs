@@ -54,6 +54,12 @@ public sealed record PageStrings
     public required string ResubscribeButton { get; init; }
     public required string ResubscribedTitle { get; init; }
     public required string LeaveHint { get; init; }
+
+    public required string CountClicks { get; init; }
+
+    public required string CountClicksHint { get; init; }
+
+    public required string CountClicksPerReaderHint { get; init; }
     public required string PreferencesLink { get; init; }
     public required string NotFoundTitle { get; init; }
     public required string NotFoundBody { get; init; }
@@ -64,6 +70,8 @@ public sealed record PageStrings
     public required string TooManyBody { get; init; }
     public required string TooLargeBody { get; init; }
     public required string ArchiveTitle { get; init; }
+
+    public required string MostRead { get; init; }
     public required string ArchiveEmpty { get; init; }
     public required string ArchiveLink { get; init; }
     public required string SubscribeLink { get; init; }
@@ -154,6 +162,9 @@ public sealed record PageStrings
         ResubscribeButton = "다시 구독",
         ResubscribedTitle = "다시 구독했습니다",
         LeaveHint = "더 이상 받고 싶지 않다면:",
+        CountClicks = "내 링크 클릭을 집계에 포함",
+        CountClicksHint = "어떤 논문이 읽히는지 알기 위해 클릭 수만 셉니다. 누가 눌렀는지는 남기지 않습니다.",
+        CountClicksPerReaderHint = "어떤 논문이 읽히는지 알기 위해 구독자별로 클릭을 기록합니다.",
         PreferencesLink = "구독 설정 바꾸기",
         NotFoundTitle = "페이지를 찾을 수 없습니다",
         NotFoundBody = "주소가 잘못되었거나 없어진 페이지입니다.",
@@ -164,6 +175,7 @@ public sealed record PageStrings
         TooManyBody = "잠시 뒤에 다시 시도해 주세요.",
         TooLargeBody = "보낸 양식이 너무 큽니다.",
         ArchiveTitle = "지난 글",
+        MostRead = "이번 주 가장 많이 읽힌 논문",
         ArchiveEmpty = "아직 발행된 글이 없습니다.",
         ArchiveLink = "지난 글 보기",
         SubscribeLink = "구독하기",
@@ -243,6 +255,9 @@ public sealed record PageStrings
         ResubscribeButton = "Subscribe again",
         ResubscribedTitle = "You are subscribed again",
         LeaveHint = "No longer want these mails?",
+        CountClicks = "Count my clicks on links",
+        CountClicksHint = "Only how many readers open each paper is kept, never who.",
+        CountClicksPerReaderHint = "Which reader opened which paper is recorded.",
         PreferencesLink = "Change your preferences",
         NotFoundTitle = "Page not found",
         NotFoundBody = "The address is wrong or the page is gone.",
@@ -253,6 +268,7 @@ public sealed record PageStrings
         TooManyBody = "Please try again in a little while.",
         TooLargeBody = "The form sent is too large.",
         ArchiveTitle = "Archive",
+        MostRead = "Most read this week",
         ArchiveEmpty = "Nothing has been published yet.",
         ArchiveLink = "Read the archive",
         SubscribeLink = "Subscribe",

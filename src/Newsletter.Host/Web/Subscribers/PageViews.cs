@@ -60,6 +60,9 @@ public sealed class PreferencesPage : PageView
 {
     public required Subscriber Subscriber { get; init; }
 
+    /// <summary>What the service records of clicks; the page offers the opt-out unless it is off.</summary>
+    public Newsletter.Configuration.ClickTrackingMode ClickTracking { get; init; }
+
     public required string Action { get; init; }
 
     public required string UnsubscribeAction { get; init; }
@@ -85,4 +88,7 @@ public sealed class IssuePage : PageView
     public required Language Language { get; init; }
 
     public required string? Period { get; init; }
+
+    /// <summary>The numbers (from 1) of the most read papers, most first; empty unless <c>Newsletter__Archive__ShowMostRead</c>.</summary>
+    public IReadOnlyList<int> MostRead { get; init; } = [];
 }

@@ -71,7 +71,8 @@ internal static class PersonalLinkPages
     {
         var (token, subscriber) = (link.Token, link.Subscriber);
         var s = PageLanguage.Of(http, subscriber);
-        var form = await FormPost.ReadAsync(http, MaxFormBytes(http), "action", "cadence", "language", "name", "time_zone", "hour", "weekday");
+        var form = await FormPost.ReadAsync(http, MaxFormBytes(http), "action", "cadence", "language", "name", "time_zone", "hour", "weekday",
+            "click_tracking_shown", "click_tracking");
         switch (form.Value("action") ?? "save")
         {
             case "resubscribe":
@@ -92,7 +93,9 @@ internal static class PersonalLinkPages
             // A form without the delivery-time fields (an older page) leaves the delivery time as it is.
             var time = form.Value("time_zone") is null && form.Value("hour") is null && form.Value("weekday") is null ? null
                 : DeliveryTime.Parse(form.Value("time_zone"), form.Value("hour"), form.Value("weekday"));
-            var updated = await subscriptions.UpdatePreferencesAsync(subscriber.PublicId, cadence, language, name, ChangeSource.Preferences, Client(http), ct, time)
+            // A checkbox sends nothing when unticked: the form says it showed one.
+            var tracking = form.Value("click_tracking_shown") is null ? (bool?)null : form.Value("click_tracking") == "on";
+            var updated = await subscriptions.UpdatePreferencesAsync(subscriber.PublicId, cadence, language, name, ChangeSource.Preferences, Client(http), ct, time, tracking)
                 ?? subscriber;
             return PreferencesPage(http, signer, clock, token, updated, PageLanguage.Of(http, updated).Saved, null);
         }
@@ -116,6 +119,7 @@ internal static class PersonalLinkPages
             Time = DeliveryTimeFields.For(s, http.RequestServices.GetRequiredService<IOptions<ScheduleOptions>>().Value, subscriber.Time, error?.Item1),
             UnsubscribeAction = $"/unsubscribe/{signer.Create(LinkPurpose.Unsubscribe, subscriber.PublicId, clock.GetUtcNow())}",
             Notice = notice, Error = error,
+            ClickTracking = http.RequestServices.GetRequiredService<IOptions<TrackingOptions>>().Value.Mode,
         }, status);
     }
 

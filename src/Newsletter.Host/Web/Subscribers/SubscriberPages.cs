@@ -56,6 +56,13 @@ public static class SubscriberPages
                 return RateLimitPartition.GetFixedWindowLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
                     _ => new FixedWindowRateLimiterOptions { PermitLimit = limit, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 });
             });
+            // Per address, so one flooding address is refused while every other reader's click goes through.
+            o.AddPolicy(ClickRedirects.RateLimit, context =>
+            {
+                var limit = context.RequestServices.GetRequiredService<IOptions<TrackingOptions>>().Value.RequestsPerMinute;
+                return RateLimitPartition.GetFixedWindowLimiter(context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                    _ => new FixedWindowRateLimiterOptions { PermitLimit = limit, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 });
+            });
             o.OnRejected = async (rejected, ct) =>
             {
                 var http = rejected.HttpContext;
@@ -66,6 +73,7 @@ public static class SubscriberPages
                     .ExecuteAsync(http);
             };
         });
+        builder.Services.AddHostedService<ClickRecording>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ConfirmationMailer>());
         builder.Services.AddSingleton<ConfirmationMailer>();
         return builder;
@@ -78,6 +86,7 @@ public static class SubscriberPages
         pages.MapSignUpPages();
         pages.MapPersonalLinkPages();
         pages.MapArchivePages();
+        pages.MapClickRedirects();
         pages.MapGet("/assets/time-zone.js", (HttpContext http) =>
         {
             http.Response.Headers.CacheControl = "public, max-age=86400";
