@@ -63,10 +63,19 @@ create table clicks (
 );
 create index clicks_subscriber on clicks (subscriber_id);
 
--- Erasing a reader also removes the raw requests that carried their delivery.
+-- The deliveries of erased readers, by number only (nothing names anyone): their tracked links
+-- answer 404. The service keeps this list in memory, reading what was added since it last looked.
+create table erased_deliveries (
+    seq          bigint generated always as identity primary key,
+    delivery_id  bigint not null
+);
+
+-- Erasing a reader also removes the raw requests that carried their delivery, and marks their
+-- deliveries erased.
 create or replace function ledger_forget_subscribers() returns trigger language plpgsql as $$
 begin
     delete from click_requests c using deliveries d, gone g where c.delivery_id = d.id and d.subscriber_id = g.id;
+    insert into erased_deliveries (delivery_id) select d.id from deliveries d join gone g on d.subscriber_id = g.id;
     delete from receipts r using gone g where r.subscriber_id = g.id;
     delete from deliveries d using gone g where d.subscriber_id = g.id;
     return null;

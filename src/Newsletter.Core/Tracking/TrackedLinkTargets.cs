@@ -6,56 +6,69 @@ using Npgsql;
 namespace Newsletter.Tracking;
 
 /// <summary>
-/// Where a tracked link goes: the URL at its place in its issue as the issue stands now, while the
-/// delivery it was made for still exists. A link a correction removed, an issue that is not
-/// published, or a delivery erased with its reader has no target (the endpoint answers 404). Both
-/// lookups are kept in memory for <see cref="Lifetime"/> so a burst of clicks costs no queries; an
-/// erasure or a correction made by another process takes effect within that time (one made by
-/// this process, at once).
+/// Where a tracked link goes: the URL at its place in its issue as the issue stands now, unless
+/// the delivery it was made for was erased with its reader. A link a correction removed, an issue
+/// that is not published, or an erased delivery has no target (the endpoint answers 404). No
+/// request costs a query: an issue's links are kept for <see cref="Lifetime"/>, and the erased
+/// deliveries (table <c>erased_deliveries</c>, by number only) are read again when that list is
+/// older than <see cref="Lifetime"/>, only what was added since. A correction or an erasure made
+/// by this process takes effect at once, one made by another process within that time.
 /// </summary>
 public sealed class TrackedLinkTargets
 {
-    private readonly NpgsqlDataSource db;
-    private readonly IssueStore issues;
-    private readonly TimeProvider clock;
+    public static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(30);
+
+    private readonly NpgsqlDataSource _db;
+    private readonly IssueStore _issueStore;
+    private readonly TimeProvider _clock;
+    private readonly ConcurrentDictionary<long, (DateTimeOffset Until, string[][]? Links)> _issues = new();
+    private readonly SemaphoreSlim _refresh = new(1, 1);
+    private volatile Erased _erased = new([], 0, DateTimeOffset.MinValue);
+
+    private sealed record Erased(HashSet<long> Deliveries, long Seq, DateTimeOffset Until);
 
     public TrackedLinkTargets(NpgsqlDataSource db, IssueStore issues, Subscribers.SubscriberStore subscribers, TimeProvider clock)
     {
-        this.db = db;
-        this.issues = issues;
-        this.clock = clock;
+        _db = db;
+        _issueStore = issues;
+        _clock = clock;
         issues.Changed += id => _issues.TryRemove(id, out _);
-        subscribers.Erased += () => _deliveries.Clear();
+        subscribers.Erased += () => _erased = _erased with { Until = DateTimeOffset.MinValue };
     }
-
-    public static readonly TimeSpan Lifetime = TimeSpan.FromSeconds(30);
-    private const int MaxDeliveries = 200_000;
-
-    private readonly ConcurrentDictionary<long, (DateTimeOffset Until, string[][]? Links)> _issues = new();
-    private readonly ConcurrentDictionary<long, DateTimeOffset> _deliveries = new();
 
     /// <summary>The URL to send the request to, or null when the link has no target.</summary>
     public async ValueTask<string?> FindAsync(ClickPlace place, CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
+        var now = _clock.GetUtcNow();
         if (!_issues.TryGetValue(place.IssueId, out var issue) || issue.Until < now)
         {
-            var found = place.IssueId > 0 ? (await issues.GetByIdsAsync([place.IssueId], ct)).SingleOrDefault() : null;
+            var found = place.IssueId > 0 ? (await _issueStore.GetByIdsAsync([place.IssueId], ct)).SingleOrDefault() : null;
             issue = (now + Lifetime, found is { Status: IssueStatus.Published }
                 ? found.Items.Select(i => i.Links.Select(l => l.Url).ToArray()).ToArray()
                 : null);
             _issues[place.IssueId] = issue;
         }
         if (issue.Links is not { } papers || place.Item >= papers.Length || place.Link >= papers[place.Item].Length) return null;
-        if (!_deliveries.TryGetValue(place.DeliveryId, out var until) || until < now)
+        var erased = _erased.Until < now ? await RefreshErasedAsync(now, ct) : _erased;
+        return erased.Deliveries.Contains(place.DeliveryId) ? null : papers[place.Item][place.Link];
+    }
+
+    private async Task<Erased> RefreshErasedAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        await _refresh.WaitAsync(ct);
+        try
         {
-            await using var connection = await db.OpenConnectionAsync(ct);
-            if (!await connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-                    "select exists (select 1 from deliveries where id = @id)", new { id = place.DeliveryId }, cancellationToken: ct)))
-                return null;
-            if (_deliveries.Count >= MaxDeliveries) _deliveries.Clear();
-            _deliveries[place.DeliveryId] = now + Lifetime;
+            var current = _erased;
+            if (current.Until >= now) return current; // another request just did it
+            await using var connection = await _db.OpenConnectionAsync(ct);
+            var added = (await connection.QueryAsync<(long Seq, long DeliveryId)>(new CommandDefinition(
+                "select seq, delivery_id from erased_deliveries where seq > @seq order by seq", new { seq = current.Seq }, cancellationToken: ct))).ToList();
+            var deliveries = added.Count == 0 ? current.Deliveries : new HashSet<long>(current.Deliveries.Concat(added.Select(a => a.DeliveryId)));
+            return _erased = new Erased(deliveries, added.Count == 0 ? current.Seq : added[^1].Seq, now + Lifetime);
         }
-        return papers[place.Item][place.Link];
+        finally
+        {
+            _refresh.Release();
+        }
     }
 }
