@@ -44,10 +44,13 @@ public static class NewsletterProcess
 
     private static readonly System.Collections.Concurrent.ConcurrentBag<string> Created = CreateBag();
 
-    /// <summary>A new empty folder, removed when the test run ends.</summary>
+    /// <summary>
+    /// A new empty folder, removed when the test run ends; the test host is often ended without
+    /// its exit handlers, so the next run also removes the folders of runs whose process is gone.
+    /// </summary>
     public static string TempDirectory()
     {
-        var path = Path.Combine(Path.GetTempPath(), "newsletter-test-" + Guid.NewGuid().ToString("n")[..12]);
+        var path = Path.Combine(Path.GetTempPath(), $"newsletter-test-{Environment.ProcessId}-{Guid.NewGuid().ToString("n")[..12]}");
         Directory.CreateDirectory(path);
         Created.Add(path);
         return path;
@@ -55,6 +58,15 @@ public static class NewsletterProcess
 
     private static System.Collections.Concurrent.ConcurrentBag<string> CreateBag()
     {
+        foreach (var stale in Directory.EnumerateDirectories(Path.GetTempPath(), "newsletter-test-*"))
+        {
+            var parts = Path.GetFileName(stale).Split('-');
+            var gone = parts.Length == 4 && int.TryParse(parts[2], System.Globalization.CultureInfo.InvariantCulture, out var pid)
+                ? !Directory.Exists($"/proc/{pid}")
+                : Directory.GetLastWriteTimeUtc(stale) < DateTime.UtcNow.AddHours(-1); // an older naming, without the process
+            if (gone)
+                try { Directory.Delete(stale, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
         var bag = new System.Collections.Concurrent.ConcurrentBag<string>();
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
