@@ -53,7 +53,9 @@ public sealed class DeliveryMetrics
         }
     }
 
-    public string Write(long queueDepth, long pausedRuns)
+    /// <param name="clicks">Requests to tracked links counted so far by every process, per verdict (from the database).</param>
+    /// <param name="clicksDropped">Requests to tracked links this process could not queue for counting.</param>
+    public string Write(long queueDepth, long pausedRuns, IReadOnlyList<(string Verdict, long Requests)>? clicks = null, long clicksDropped = 0)
     {
         var sb = new StringBuilder();
         var c = CultureInfo.InvariantCulture;
@@ -70,6 +72,10 @@ public sealed class DeliveryMetrics
         sb.Append(c, $"# HELP newsletter_lane_connections_total SMTP connections opened by lanes (first connections and reconnects).\n# TYPE newsletter_lane_connections_total counter\nnewsletter_lane_connections_total {Interlocked.Read(ref _connections)}\n");
         sb.Append(c, $"# HELP newsletter_queue_depth Deliveries waiting to be sent (queued or retrying) in runs that are sending.\n# TYPE newsletter_queue_depth gauge\nnewsletter_queue_depth {queueDepth}\n");
         sb.Append(c, $"# HELP newsletter_runs_paused Runs paused, by an operator or by the engine.\n# TYPE newsletter_runs_paused gauge\nnewsletter_runs_paused {pausedRuns}\n");
+        sb.Append("# HELP newsletter_click_requests_total Requests to tracked links counted, by the filter's verdict (human, head, agent, too-soon, burst).\n# TYPE newsletter_click_requests_total counter\n");
+        foreach (var (verdict, requests) in clicks ?? [])
+            sb.Append(c, $"newsletter_click_requests_total{{verdict=\"{verdict}\"}} {requests}\n");
+        sb.Append(c, $"# HELP newsletter_click_requests_dropped_total Requests to tracked links redirected but not counted (the counting queue was full).\n# TYPE newsletter_click_requests_dropped_total counter\nnewsletter_click_requests_dropped_total {clicksDropped}\n");
         sb.Append("# HELP newsletter_send_duration_seconds Time to hand one message to the SMTP server.\n# TYPE newsletter_send_duration_seconds histogram\n");
         lock (_latencyLock)
         {

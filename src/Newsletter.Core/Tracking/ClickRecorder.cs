@@ -43,8 +43,18 @@ public sealed class ClickRecorder
         _logger = logger;
     }
 
+    private long _dropped;
+
+    /// <summary>Requests this process could not queue (the queue was full): redirected, not counted.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+
     /// <summary>Queues a request to be written with the next batch; false when the queue is full (the request is then not counted).</summary>
-    public bool Record(in ClickRequest request) => _queue.Writer.TryWrite(request);
+    public bool Record(in ClickRequest request)
+    {
+        if (_queue.Writer.TryWrite(request)) return true;
+        Interlocked.Increment(ref _dropped);
+        return false;
+    }
 
     /// <summary>Writes and settles batches until <paramref name="ct"/> is cancelled, then writes what is left.</summary>
     public async Task RunAsync(CancellationToken ct)

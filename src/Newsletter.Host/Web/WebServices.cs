@@ -115,12 +115,14 @@ public static class WebServices
             },
         });
         if (options.MetricsAccess == MetricsAccess.Off) return app;
-        var metricsRoute = app.MapGet("/metrics", async (DeliveryMetrics metrics, NpgsqlDataSource db, CancellationToken ct) =>
+        var metricsRoute = app.MapGet("/metrics", async (DeliveryMetrics metrics, Newsletter.Tracking.ClickRecorder clicks, NpgsqlDataSource db, CancellationToken ct) =>
         {
             await using var connection = await db.OpenConnectionAsync(ct);
             var depth = await connection.ExecuteScalarAsync<long>(new CommandDefinition(QueueDepthSql, cancellationToken: ct));
             var paused = await connection.ExecuteScalarAsync<long>(new CommandDefinition(PausedRunsSql, cancellationToken: ct));
-            return Results.Text(metrics.Write(depth, paused), "text/plain; version=0.0.4; charset=utf-8");
+            var counted = (await connection.QueryAsync<(string, long)>(new CommandDefinition(
+                "select verdict, sum(requests)::bigint from click_counts group by verdict order by verdict", cancellationToken: ct))).ToList();
+            return Results.Text(metrics.Write(depth, paused, counted, clicks.Dropped), "text/plain; version=0.0.4; charset=utf-8");
         }).WithName("Metrics").WithSummary("Prometheus metrics of the delivery engine");
         if (options.MetricsAccess == MetricsAccess.Admin) metricsRoute.RequireAuthorization(AdminAuthentication.Policy);
         return app;

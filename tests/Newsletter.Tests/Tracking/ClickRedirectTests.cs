@@ -133,6 +133,10 @@ public sealed partial class ClickRedirectTests
         Assert.True(removed.GetProperty("head").GetInt64() >= 101);
         Assert.Equal(0L, await db.ScalarAsync<long>("select count(*) from clicks"));
         Assert.Equal(HttpStatusCode.NotFound, (await admin.GetAsync("/api/issues/no-such-issue/clicks")).StatusCode);
+        var metrics = await admin.GetStringAsync("/metrics");
+        Assert.Contains("newsletter_click_requests_total{verdict=\"human\"} 1\n", metrics);
+        Assert.Contains($"newsletter_click_requests_total{{verdict=\"head\"}} {removed.GetProperty("head").GetInt64()}\n", metrics);
+        Assert.Contains("newsletter_click_requests_dropped_total 0\n", metrics);
 
         // The public issue page names the most read paper (and only papers someone read).
         var archive = await service.Http.GetStringAsync($"/issues/{issue.Slug}?lang=en");
