@@ -33,6 +33,7 @@ public sealed class DeliveryTimePagesTests
         Assert.Equal("8", await page.Locator("#hour").InputValueAsync());
         Assert.Equal("8:00 AM", (await page.Locator("#hour option:checked").TextContentAsync())?.Trim());
         Assert.Contains("Americas", await page.Locator("#time_zone optgroup").EvaluateAllAsync<string[]>("g => g.map(x => x.label)"));
+        await ShootAsync(page, "subscribe-en");
         await page.GetByLabel("Email address").FillAsync("newyork@example.net");
         await page.GetByLabel("Hour").SelectOptionAsync("7");
         await page.GetByLabel("Weekday").SelectOptionAsync("friday");
@@ -51,6 +52,7 @@ public sealed class DeliveryTimePagesTests
         Assert.Equal("Asia/Seoul", await plain.Locator("#time_zone").InputValueAsync());
         Assert.Equal("오전 8시", (await plain.Locator("#hour option:checked").TextContentAsync())?.Trim());
         Assert.Contains("아시아", await plain.Locator("#time_zone optgroup").EvaluateAllAsync<string[]>("g => g.map(x => x.label)"));
+        await ShootAsync(plain, "subscribe-ko-no-script");
         await plain.Locator("#email").FillAsync("kathmandu@example.net");
         await plain.Locator("#time_zone").SelectOptionAsync("Asia/Kathmandu");
         await plain.Locator("#hour").SelectOptionAsync("21");
@@ -73,11 +75,23 @@ public sealed class DeliveryTimePagesTests
         var id = await db.ScalarAsync<Guid>("select public_id from subscribers where email = 'kathmandu@example.net'");
         await page.GotoAsync($"/preferences/{Signer.Create(LinkPurpose.Preferences, id, DateTimeOffset.UtcNow)}");
         Assert.Equal("Asia/Kathmandu", await page.Locator("#time_zone").InputValueAsync());
+        Assert.True(await page.Locator("#click_tracking").IsCheckedAsync());
+        await ShootAsync(page, "preferences-delivery-time");
         await page.Locator("#hour").SelectOptionAsync("6");
         await page.Locator("form button.primary").ClickAsync();
         await page.WaitForLoadStateAsync();
         Assert.Equal((short)6, await db.ScalarAsync<short>("select delivery_hour from subscribers where email = 'kathmandu@example.net'"));
         Assert.Equal("Asia/Kathmandu 21 monday -> Asia/Kathmandu 06 monday", await db.ScalarAsync<string>(
             "select e.detail from subscription_events e join subscribers s on s.id = e.subscriber_id where s.email = 'kathmandu@example.net' and e.event = 'delivery_time_changed'"));
+    }
+
+    /// <summary>The page at a phone's width and a desktop's, into TestResults/screenshots/.</summary>
+    private static async Task ShootAsync(IPage page, string name)
+    {
+        foreach (var width in new[] { 375, 1280 })
+        {
+            await page.SetViewportSizeAsync(width, 900);
+            await page.ScreenshotAsync(new() { Path = Browsers.ScreenshotPath($"{name}-{width}.png"), FullPage = true });
+        }
     }
 }

@@ -161,14 +161,29 @@ public static class SvgChart
             var p = ranked[i];
             var y = Top + i * row;
             var w = p.Clickers * (Width - labelWidth - 60) / (double)max;
-            var label = p.Title.Length > 38 ? p.Title[..37] + "…" : p.Title;
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{y + 15}\" class=\"label\">{p.Number}. {Escape(label)}</text>");
+            var label = Fit($"{p.Number}. {p.Title}", 42);
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"0\" y=\"{y + 15}\" class=\"label\"><title>{Escape($"{p.Number}. {p.Title}")}</title>{Escape(label)}</text>");
             svg.Append(CultureInfo.InvariantCulture,
                 $"<rect x=\"{labelWidth}\" y=\"{y + 3}\" width=\"{Math.Max(1, w):0.#}\" height=\"{row - 8}\" class=\"bar\"><title>{Escape($"Paper {p.Number}: {p.Clickers:N0} readers")}</title></rect>");
             svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{labelWidth + w + 6:0.#}\" y=\"{y + 15}\" class=\"label\">{p.Clickers:N0}</text>");
         }
         svg.Append("</svg>");
         return svg.ToString();
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> cut to about <paramref name="units"/> widths of a Latin letter (Hangul
+    /// and other wide letters count two), with an ellipsis where it was cut.
+    /// </summary>
+    private static string Fit(string text, int units)
+    {
+        var used = 0;
+        for (var i = 0; i < text.Length; i++)
+        {
+            used += text[i] >= '\u1100' ? 2 : 1;
+            if (used > units) return text[..Math.Max(0, i - 1)].TrimEnd() + "…";
+        }
+        return text;
     }
 
     private static string Draw(string title, string summary, string maxLabel, double max, IReadOnlyList<Bar> bars, (string First, string Last)? axis, double? limit)
