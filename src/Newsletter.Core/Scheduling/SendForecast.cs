@@ -35,12 +35,30 @@ public sealed class SendForecast(NpgsqlDataSource db, IOptions<ScheduleOptions> 
     }
 
     /// <summary>Readers of a scheduled run (cadence and local period) whose delivery time is still to come.</summary>
-    public async Task<long> LaterInRunAsync(Cadence cadence, DateOnly period, CancellationToken ct = default)
+    public async Task<long> LaterInRunAsync(Cadence cadence, DateOnly period, CancellationToken ct = default) =>
+        (await LaterInRunByHourAsync(cadence, period, ct)).Sum(h => h.Readers);
+
+    /// <summary>
+    /// Readers of a scheduled run whose delivery time is still to come, per hour (UTC, the start of
+    /// the hour in which their time falls), earliest first; hours without readers are left out.
+    /// </summary>
+    public async Task<IReadOnlyList<(DateTimeOffset Hour, long Readers)>> LaterInRunByHourAsync(Cadence cadence, DateOnly period, CancellationToken ct = default)
     {
         var now = clock.GetUtcNow();
         var until = LocalDelivery.SlicesUntil(cadence, period);
-        if (until <= now) return 0;
-        return (await BetweenAsync(now, until, ct)).Where(f => f.Slot.Cadence == cadence && f.Slot.Period == period).Sum(f => f.Readers);
+        if (until <= now) return [];
+        return (await BetweenAsync(now, until, ct))
+            .Where(f => f.Slot.Cadence == cadence && f.Slot.Period == period)
+            .GroupBy(f => HourOf(f.Slot.DueAt))
+            .Select(g => (g.Key, g.Sum(f => f.Readers)))
+            .OrderBy(h => h.Key)
+            .ToList();
+    }
+
+    private static DateTimeOffset HourOf(DateTimeOffset at)
+    {
+        var utc = at.ToUniversalTime();
+        return new DateTimeOffset(utc.Year, utc.Month, utc.Day, utc.Hour, 0, 0, TimeSpan.Zero);
     }
 
     /// <summary>Readers due in each of the next 24 hours (from the start of the current hour), both cadences together.</summary>

@@ -214,6 +214,9 @@ public sealed class ScheduleTests : DatabaseAndSmtpTest
         Assert.Equal(new DateTimeOffset(2026, 12, 3, 20, 0, 0, TimeSpan.Zero), hours[0].Hour);
         Assert.Equal([(3, 1L), (5, 1L), (12, 1L), (20, 1L)], hours.Select((h, i) => (i, h.Readers)).Where(h => h.Readers > 0).ToArray());
         Assert.Equal(3, await forecast.LaterInRunAsync(Cadence.Daily, new DateOnly(2026, 12, 4)));
+        Assert.Equal(
+            [(new DateTimeOffset(2026, 12, 3, 23, 0, 0, TimeSpan.Zero), 1L), (new DateTimeOffset(2026, 12, 4, 1, 0, 0, TimeSpan.Zero), 1L), (new DateTimeOffset(2026, 12, 4, 16, 0, 0, TimeSpan.Zero), 1L)],
+            await forecast.LaterInRunByHourAsync(Cadence.Daily, new DateOnly(2026, 12, 4)));
         Assert.Equal(1, await forecast.LaterInRunAsync(Cadence.Weekly, new DateOnly(2026, 11, 30)));
         // Once Seoul's and Kathmandu's hours are past, only Los Angeles is still to come.
         clock.Set(new DateTimeOffset(2026, 12, 4, 2, 0, 0, TimeSpan.Zero));

@@ -177,16 +177,17 @@ public static class AdminPages
             Failed = await reports.DeliveriesAsync(id, DeliveryStatus.Failed, 0, 50, ct),
             Uncertain = await reports.DeliveriesAsync(id, DeliveryStatus.Uncertain, 0, 50, ct),
             Bounces = (await bounces.PerRunAsync(1, id, ct))[0],
-            ScheduledLater = await ScheduledLaterAsync(run, forecast, ct),
+            Later = await ScheduledLaterAsync(run, forecast, ct),
             RefreshSeconds = run.State == RunStatus.Sending ? 2 : null,
         });
     }
 
-    /// <summary>Readers of a scheduled run whose local delivery time is still to come (0 for a run an admin started).</summary>
-    internal static async Task<long> ScheduledLaterAsync(RunSummary run, Newsletter.Scheduling.SendForecast forecast, CancellationToken ct) =>
+    /// <summary>Readers of a scheduled run whose local delivery time is still to come, per UTC hour (none for a run an admin started).</summary>
+    internal static async Task<IReadOnlyList<(DateTimeOffset Hour, long Readers)>> ScheduledLaterAsync(RunSummary run, Newsletter.Scheduling.SendForecast forecast,
+        CancellationToken ct) =>
         run.Period is { } period && run.Kind is "daily" or "weekly" && run.IsOpen
-            ? await forecast.LaterInRunAsync(Wire.Parse<Cadence>("kind", run.Kind), DateOnly.FromDateTime(period), ct)
-            : 0;
+            ? await forecast.LaterInRunByHourAsync(Wire.Parse<Cadence>("kind", run.Kind), DateOnly.FromDateTime(period), ct)
+            : [];
 
     private static async Task<IResult> SteerRun(HttpContext http, long id, string action, SendLedger ledger, CancellationToken ct)
     {

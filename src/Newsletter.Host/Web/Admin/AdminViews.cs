@@ -78,7 +78,13 @@ public sealed class AdminRunPage : AdminView
     public required Newsletter.Bounces.RunBounces Bounces { get; init; }
 
     /// <summary>Readers of this (scheduled) run whose local delivery time is still to come.</summary>
-    public long ScheduledLater { get; init; }
+    /// <summary>Readers of the run whose local delivery time is still to come, per UTC hour.</summary>
+    public IReadOnlyList<(DateTimeOffset Hour, long Readers)> Later { get; init; } = [];
+
+    public long ScheduledLater => Later.Sum(h => h.Readers);
+
+    /// <summary>The same as a bar chart, one bar per hour with readers.</summary>
+    public string LaterChart => SvgChart.Hours(Later, "Still to come by hour");
 
     public int Percent => Run.Total == 0 ? 100 : (int)((Run.Total - Progress.Remaining) * 100L / Run.Total);
 }

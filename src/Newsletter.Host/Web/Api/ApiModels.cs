@@ -168,12 +168,17 @@ public sealed record RunReport(
     [property: Description("Over the last minute")] double MessagesPerSecond,
     int Remaining,
     int? EtaSeconds,
-    [property: Description("Readers of a scheduled run whose local delivery time is still to come (they get the digest then, if an issue is waiting)")] long ScheduledLater)
+    [property: Description("Readers of a scheduled run whose local delivery time is still to come (they get the digest then, if an issue is waiting)")] long ScheduledLater,
+    [property: Description("The same readers per hour (UTC) in which their time falls, earliest first")] IReadOnlyList<LaterHour> ScheduledLaterByHour)
 {
-    public static RunReport Of(RunSummary run, RunProgress progress, long scheduledLater) => new(
+    public static RunReport Of(RunSummary run, RunProgress progress, IReadOnlyList<(DateTimeOffset Hour, long Readers)> later) => new(
         run.Id, run.Kind, run.Status, run.Issue, run.Period, run.PauseReason, run.Total, run.Queued, run.Sent, run.Retrying, run.Failed,
-        run.Uncertain, run.Cancelled, run.Skipped, run.StartedAt, run.FinishedAt, progress.MessagesPerSecond, progress.Remaining, progress.EtaSeconds, scheduledLater);
+        run.Uncertain, run.Cancelled, run.Skipped, run.StartedAt, run.FinishedAt, progress.MessagesPerSecond, progress.Remaining, progress.EtaSeconds,
+        later.Sum(h => h.Readers), later.Select(h => new LaterHour(h.Hour.UtcDateTime, h.Readers)).ToList());
 }
+
+/// <summary>Readers whose delivery time falls in one hour.</summary>
+public sealed record LaterHour([property: Description("The start of the hour, UTC")] DateTime Hour, long Readers);
 
 /// <summary>What a resend queued.</summary>
 public sealed record ResendResponse(RunSummary Run, [property: Description("Deliveries queued again")] int Requeued);
