@@ -9,7 +9,6 @@ using Newsletter.Storage;
 using Newsletter.Subscribers;
 using Newsletter.Tracking;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Newsletter.Benchmarks;
 
@@ -42,7 +41,7 @@ internal static class ClickBenchmark
         await using var db = NpgsqlDataSource.Create(postgres.ConnectionString);
         await new Migrator(db, NullLogger<Migrator>.Instance).MigrateAsync();
         var issue = await new IssueStore(db, TimeProvider.System).ImportAsync(SampleIssue.Document, publish: true);
-        await SeedAsync(db, deliveries);
+        await ScheduleBenchmark.SeedAsync(db, "reader", "weekly", deliveries, DateTimeOffset.UtcNow, zone: null);
         await new SendLedger(db, TimeProvider.System, NullLogger<SendLedger>.Instance).StartDigestAsync(Cadence.Weekly, null);
         long[] ids;
         await using (var connection = await db.OpenConnectionAsync())
@@ -146,23 +145,5 @@ internal static class ClickBenchmark
         var service = TimeSpan.FromSeconds((DeliveryBenchmark.Ticks(servicePid, withChildren: false) - before.Service) / 100.0);
         var postgres = TimeSpan.FromSeconds(DeliveryBenchmark.PostgresCpuSeconds(dir) - before.Postgres);
         return new Load(requests, ok, requests / elapsed.TotalSeconds, service, postgres);
-    }
-
-    private static async Task SeedAsync(NpgsqlDataSource db, int count)
-    {
-        var since = DateTime.UtcNow.AddDays(-1);
-        await using var connection = await db.OpenConnectionAsync();
-        await using var copy = await connection.BeginBinaryImportAsync("copy subscribers (email, cadence, language, status, confirmed_at, issues_from) from stdin (format binary)");
-        for (var i = 0; i < count; i++)
-        {
-            await copy.StartRowAsync();
-            await copy.WriteAsync($"reader{i}@example.org", NpgsqlDbType.Text);
-            await copy.WriteAsync("weekly", NpgsqlDbType.Text);
-            await copy.WriteAsync("ko", NpgsqlDbType.Text);
-            await copy.WriteAsync("active", NpgsqlDbType.Text);
-            await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
-            await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
-        }
-        await copy.CompleteAsync();
     }
 }

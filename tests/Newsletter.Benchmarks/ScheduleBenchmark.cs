@@ -95,7 +95,7 @@ internal static class ScheduleBenchmark
     }
 
     /// <summary>N active readers by binary COPY, in <paramref name="zone"/>'s zones at 08:00 (or the defaults without one).</summary>
-    private static async Task SeedAsync(NpgsqlDataSource db, string prefix, string cadence, int count, DateTimeOffset start, Func<int, string>? zone)
+    internal static async Task SeedAsync(NpgsqlDataSource db, string prefix, string cadence, int count, DateTimeOffset start, Func<int, string>? zone)
     {
         var since = start.UtcDateTime.AddDays(-2);
         await using var connection = await db.OpenConnectionAsync();

@@ -1,3 +1,5 @@
+using Newsletter.Subscribers;
+
 namespace Newsletter.Configuration;
 
 /// <summary>What click tracking records.</summary>
@@ -28,6 +30,9 @@ public sealed class TrackingOptions
     public int RequestsPerMinute { get; set; } = 120;
 
     public ClickTrackingMode Mode => ParseMode(Clicks) ?? ClickTrackingMode.Aggregate;
+
+    /// <summary>The mode as it is configured: <c>off</c>, <c>aggregate</c> or <c>per-subscriber</c>.</summary>
+    public static string Name(ClickTrackingMode mode) => mode == ClickTrackingMode.PerSubscriber ? "per-subscriber" : Wire.Name(mode);
 
     public static ClickTrackingMode? ParseMode(string? value) => value?.Trim().ToLowerInvariant() switch
     {

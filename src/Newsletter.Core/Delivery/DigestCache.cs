@@ -17,6 +17,7 @@ internal sealed class DigestCache(IssueStore issues, DigestRenderer renderer)
     /// <summary>The digest of these issues (oldest first) in this language, with tracked links or not, rendered on first use.</summary>
     public async Task<DigestTemplate> GetAsync(long[] issueIds, string language, bool tracked, CancellationToken ct)
     {
+        tracked &= renderer.TracksClicks; // with tracking off every reader shares the one plain rendering
         var key = $"{language}:{(tracked ? "t" : "-")}:{string.Join(',', issueIds)}";
         Task<DigestTemplate> rendering;
         await _lock.WaitAsync(ct);

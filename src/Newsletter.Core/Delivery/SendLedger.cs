@@ -570,12 +570,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         /// <summary>The reader lets their clicks be counted (their digest gets tracked links when tracking is on).</summary>
         public bool ClickTracking { get; init; }
 
-        public Tracking.ClickCadence ClickCadence => RunKind switch
-        {
-            "daily" => Tracking.ClickCadence.Daily,
-            "weekly" => Tracking.ClickCadence.Weekly,
-            _ => Tracking.ClickCadence.Broadcast,
-        };
+        public Tracking.ClickCadence ClickCadence => Wire.Parse<Tracking.ClickCadence>("kind", RunKind);
 
         private static readonly string Active = Wire.Name(SubscriberStatus.Active);
 

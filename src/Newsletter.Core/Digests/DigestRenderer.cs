@@ -26,8 +26,7 @@ public sealed class DigestRenderer(TemplateEngine templates, IOptions<Newsletter
     public async Task<DigestTemplate> RenderAsync(IReadOnlyList<Issue> issues, Language language, bool tracked = false)
     {
         if (issues.Count == 0) throw new ArgumentException("A digest needs at least one issue", nameof(issues));
-        var mode = tracking?.Value.Mode ?? ClickTrackingMode.Off;
-        var view = CreateView(issues, language, tracked && mode != ClickTrackingMode.Off ? mode : ClickTrackingMode.Off);
+        var view = CreateView(issues, language, tracked && TracksClicks ? tracking!.Value.Mode : ClickTrackingMode.Off);
         var rendered = await templates.RenderAsync(HtmlTemplate, view);
         // Mail clients drop <style> blocks: inline every rule, keep only the media queries
         // (mobile and dark mode) in a <style> for the clients that honour them.
@@ -35,6 +34,9 @@ public sealed class DigestRenderer(TemplateEngine templates, IOptions<Newsletter
         var text = PlainTextDigest.Write(view);
         return new DigestTemplate(view.Subject, view.Preheader, language, inlined.Html, text, view.Personal, view.TrackedLinks) { CssWarnings = inlined.Warnings };
     }
+
+    /// <summary>Click tracking is on: a reader who allows it gets tracked links.</summary>
+    public bool TracksClicks => (tracking?.Value.Mode ?? ClickTrackingMode.Off) != ClickTrackingMode.Off;
 
     internal DigestView CreateView(IReadOnlyList<Issue> issues, Language language, ClickTrackingMode tracking = ClickTrackingMode.Off)
     {

@@ -10,7 +10,7 @@ namespace Newsletter.Tracking;
 /// <item><term>the User-Agent is empty or names a link scanner, mail-privacy proxy, preview fetcher or HTTP library (<see cref="MachineAgents"/>)</term><description><c>agent</c></description></item>
 /// <item><term>the request came less than <see cref="TooSoonAfterSend"/> after the message was made (no reader is that quick; a gateway scanning on arrival is)</term><description><c>too-soon</c></description></item>
 /// <item><term>the same message's links were fetched, <see cref="BurstLinks"/> or more different ones, within <see cref="BurstWindow"/> of the request (decided once that window has passed)</term><description><c>burst</c></description></item>
-/// <item><term>the address made more than <c>Newsletter__Tracking__RequestsPerMinute</c> requests in a minute (answered 429)</term><description><c>rate-limited</c></description></item>
+/// <item><term>the address made more than <c>Newsletter__Tracking__RequestsPerMinute</c> requests in a minute</term><description>answered 429 by the rate limiter, not recorded</description></item>
 /// <item><term>none of these</term><description><c>human</c></description></item>
 /// </list>
 /// </summary>
@@ -22,7 +22,6 @@ public static class ClickFilter
     public const string Agent = "agent";
     public const string TooSoon = "too-soon";
     public const string Burst = "burst";
-    public const string RateLimited = "rate-limited";
 
     public static readonly TimeSpan TooSoonAfterSend = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan BurstWindow = TimeSpan.FromSeconds(2);
@@ -53,13 +52,11 @@ public static class ClickFilter
         return Pending;
     }
 
-    public static bool IsMachineAgent(string? agent)
-    {
-        if (string.IsNullOrWhiteSpace(agent)) return true;
-        foreach (var part in MachineAgents)
-            if (agent.Contains(part, StringComparison.OrdinalIgnoreCase)) return true;
-        return false;
-    }
+    private static readonly System.Buffers.SearchValues<string> MachineAgentParts =
+        System.Buffers.SearchValues.Create(MachineAgents.ToArray(), StringComparison.OrdinalIgnoreCase);
+
+    public static bool IsMachineAgent(string? agent) =>
+        string.IsNullOrWhiteSpace(agent) || agent.AsSpan().ContainsAny(MachineAgentParts);
 
     private static bool HttpMethodIsGet(string method) => string.Equals(method, "GET", StringComparison.OrdinalIgnoreCase);
 }

@@ -115,15 +115,13 @@ public sealed class ClickRecorder
             await copy.WriteAsync((short)r.Place.Item, NpgsqlDbType.Smallint, ct);
             await copy.WriteAsync((short)r.Place.Link, NpgsqlDbType.Smallint, ct);
             await copy.WriteAsync(Wire.Name(r.Place.Language), NpgsqlDbType.Text, ct);
-            await copy.WriteAsync(CadenceName(r.Place.Cadence), NpgsqlDbType.Text, ct);
+            await copy.WriteAsync(Wire.Name(r.Place.Cadence), NpgsqlDbType.Text, ct);
             await copy.WriteAsync(r.Method.Length <= 10 ? r.Method : r.Method[..10], NpgsqlDbType.Text, ct);
             await copy.WriteAsync(r.Agent.Length <= 300 ? r.Agent : r.Agent[..300], NpgsqlDbType.Text, ct);
             await copy.WriteAsync(r.Verdict, NpgsqlDbType.Text, ct);
         }
         await copy.CompleteAsync(ct);
     }
-
-    public static string CadenceName(ClickCadence cadence) => cadence.ToString().ToLowerInvariant();
 
     /// <summary>
     /// Gives the GETs whose burst window has passed their verdict and adds every request with a

@@ -97,7 +97,7 @@ public sealed class ClickReports(NpgsqlDataSource db, IssueStore issues, IOption
         var removed = counts.Where(c => c.Verdict != ClickFilter.Human).GroupBy(c => c.Verdict)
             .OrderBy(g => g.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Sum(c => c.Requests));
         var filtering = new ClickFiltering(counts.Sum(c => c.Requests), human.Sum(c => c.Requests), removed);
-        return new IssueClicks(issue.Slug, issue.Title.For(Language.Ko), TrackingOptionsName(mode), totalDelivered, clickers,
+        return new IssueClicks(issue.Slug, issue.Title.For(Language.Ko), TrackingOptions.Name(mode), totalDelivered, clickers,
             totalDelivered == 0 ? 0 : (double)clickers / totalDelivered, byLanguage, byCadence, papers, filtering, readers);
     }
 
@@ -110,13 +110,6 @@ public sealed class ClickReports(NpgsqlDataSource db, IssueStore issues, IOption
             group by item having sum(paper_clickers) > 0 order by sum(paper_clickers) desc, item limit @count
             """, new { issueId, count, human = ClickFilter.Human }, cancellationToken: ct))).ToList();
     }
-
-    public static string TrackingOptionsName(ClickTrackingMode mode) => mode switch
-    {
-        ClickTrackingMode.Off => "off",
-        ClickTrackingMode.PerSubscriber => "per-subscriber",
-        _ => "aggregate",
-    };
 
     private static Dictionary<string, long> By(List<Count> rows, string[] keys, Func<Count, string> key, Func<Count, long> value) =>
         keys.ToDictionary(k => k, k => rows.Where(r => key(r) == k).Sum(value));
