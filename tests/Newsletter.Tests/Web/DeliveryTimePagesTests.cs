@@ -38,7 +38,7 @@ public sealed class DeliveryTimePagesTests
         await page.GetByLabel("Hour").SelectOptionAsync("7");
         await page.GetByLabel("Weekday").SelectOptionAsync("friday");
         await page.GetByRole(AriaRole.Button, new() { Name = "Subscribe" }).ClickAsync();
-        await page.WaitForLoadStateAsync();
+        await page.Locator("h1", new() { HasTextString = "Check your inbox" }).WaitForAsync();
         Assert.Equal("America/New_York 7 5", await db.ScalarAsync<string>(
             "select time_zone || ' ' || delivery_hour || ' ' || weekly_day from subscribers where email = 'newyork@example.net'"));
 
@@ -58,7 +58,7 @@ public sealed class DeliveryTimePagesTests
         await plain.Locator("#hour").SelectOptionAsync("21");
         Assert.Equal("오후 9시", (await plain.Locator("#hour option:checked").TextContentAsync())?.Trim());
         await plain.Locator("button[type=submit]").ClickAsync();
-        await plain.WaitForLoadStateAsync();
+        await plain.Locator("h1", new() { HasTextString = "메일함을 확인해 주세요" }).WaitForAsync();
         Assert.Equal("Asia/Kathmandu 21", await db.ScalarAsync<string>("select time_zone || ' ' || delivery_hour from subscribers where email = 'kathmandu@example.net'"));
 
         // A forged zone is refused naming the field, in the reader's language; nothing is stored.
@@ -79,7 +79,7 @@ public sealed class DeliveryTimePagesTests
         await ShootAsync(page, "preferences-delivery-time");
         await page.Locator("#hour").SelectOptionAsync("6");
         await page.Locator("form button.primary").ClickAsync();
-        await page.WaitForLoadStateAsync();
+        await page.GetByRole(AriaRole.Status).WaitForAsync();
         Assert.Equal((short)6, await db.ScalarAsync<short>("select delivery_hour from subscribers where email = 'kathmandu@example.net'"));
         Assert.Equal("Asia/Kathmandu 21 monday -> Asia/Kathmandu 06 monday", await db.ScalarAsync<string>(
             "select e.detail from subscription_events e join subscribers s on s.id = e.subscriber_id where s.email = 'kathmandu@example.net' and e.event = 'delivery_time_changed'"));
