@@ -8,7 +8,7 @@ using Newsletter.Benchmarks;
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- message   (personalised message build, BenchmarkDotNet)
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- delivery --subscribers N [--lanes L] [--window W] [--language ko|en|both|mixed] [--dkim] [--sink smtp-sink|postfix]   (end to end into an SMTP sink)
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- import --rows N   (subscriber CSV import against a bare COPY)
-// dotnet run -c Release --project tests/Newsletter.Benchmarks -- schedule --subscribers N   (the local-time schedule's hourly slices over 24 zones)
+// dotnet run -c Release --project tests/Newsletter.Benchmarks -- schedule --subscribers N [--history H]   (the local-time schedule's hourly slices over 24 zones)
 // dotnet run -c Release --project tests/Newsletter.Benchmarks -- clicks [--seconds S] [--connections C] [--deliveries D]   (the tracked-link redirect under load)
 // In process: RazorLight compiles the templates against this executable's compilation context,
 // which a separately generated benchmark project would not have.
@@ -33,6 +33,6 @@ static int Run(Func<object> benchmark)
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options] | delivery --subscribers N [--lanes L] [--window W] [--language ko|en|both|mixed] [--dkim] [--sink smtp-sink|postfix] | import --rows N | schedule --subscribers N | clicks [--seconds S] [--connections C] [--deliveries D]");
+    Console.Error.WriteLine("usage: Newsletter.Benchmarks message [BenchmarkDotNet options] | delivery --subscribers N [--lanes L] [--window W] [--language ko|en|both|mixed] [--dkim] [--sink smtp-sink|postfix] | import --rows N | schedule --subscribers N [--history H] | clicks [--seconds S] [--connections C] [--deliveries D]");
     return 2;
 }

@@ -1,3 +1,4 @@
+using Dapper;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -15,7 +16,8 @@ namespace Newsletter.Benchmarks;
 
 /// <summary>
 /// The local-time schedule at scale: N daily readers spread evenly over 24 zones (one per whole UTC
-/// offset, all at 08:00 local), so each hour one zone's slice comes due. Fires the real
+/// offset, all at 08:00 local), so each hour one zone's slice comes due. Each reader has a history
+/// (<c>--history H</c>, default 52: a year of weekly issues, every one received) and lacks the newest. Fires the real
 /// <see cref="DigestScheduler"/> once per hour over a day, with the clock set to each hour, and
 /// times each slice. The baseline in the same run is the "send now" enqueue (<see cref="SendLedger.EnqueueAsync"/>,
 /// one set-based statement without local times) of a population the size of one slice. CPU time
@@ -31,6 +33,7 @@ internal static class ScheduleBenchmark
     public static async Task<int> RunAsync(string[] args)
     {
         var subscribers = args.SkipWhile(a => a != "--subscribers").Skip(1).Select(int.Parse).FirstOrDefault(1_000_000);
+        var history = args.SkipWhile(a => a != "--history").Skip(1).Select(int.Parse).FirstOrDefault(52);
         using var scratch = new ScratchDirectory("newsletter-schedule-bench");
         var dir = scratch.Path;
         await using var postgres = await PostgresServer.StartAsync(dir, null, NullLogger.Instance);
@@ -39,11 +42,20 @@ internal static class ScheduleBenchmark
             : postgres.ConnectionString + $";Options=-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration={explain} -c auto_explain.log_analyze=on -c auto_explain.log_triggers=on -c auto_explain.log_nested_statements=on");
         await new Migrator(db, NullLogger<Migrator>.Instance).MigrateAsync();
         var start = new DateTimeOffset(2026, 12, 7, 0, 0, 0, TimeSpan.Zero);
-        var clock = new SetClock(start.AddDays(-1));
-        await new IssueStore(db, clock).ImportAsync(SampleIssue.Document, publish: true);
-
+        var clock = new SetClock(start.AddDays(-7 * history - 1));
+        var issues = new IssueStore(db, clock);
         var seed = Stopwatch.StartNew();
-        await SeedAsync(db, "reader", "daily", subscribers, start, i => Zones[i % Zones.Length]);
+        // The readers' history: an issue a week before this one, each received by every reader.
+        for (var week = 0; week < history; week++)
+        {
+            await issues.ImportAsync(SampleIssue.Document with { Slug = $"week-{week + 1}" }, publish: true);
+            clock.Now = clock.Now.AddDays(7);
+        }
+        clock.Now = start.AddDays(-1);
+        await issues.ImportAsync(SampleIssue.Document, publish: true);
+
+        await SeedAsync(db, "reader", "daily", subscribers, start, i => Zones[i % Zones.Length], since: start.AddDays(-7 * history - 2));
+        await ReceiveHistoryAsync(db, "daily", history);
         await using (var connection = await db.OpenConnectionAsync())
         await using (var analyze = new NpgsqlCommand("vacuum analyze", connection)) await analyze.ExecuteNonQueryAsync(); // a list of long standing: autovacuum has been through it
         seed.Stop();
@@ -68,7 +80,8 @@ internal static class ScheduleBenchmark
 
         // Baseline: the set-based "send now" enqueue of one slice's worth of readers.
         var sliceSize = subscribers / Zones.Length;
-        await SeedAsync(db, "weekly", "weekly", sliceSize, start, null);
+        await SeedAsync(db, "weekly", "weekly", sliceSize, start, null, since: start.AddDays(-7 * history - 2));
+        await ReceiveHistoryAsync(db, "weekly", history);
         await using (var connection = await db.OpenConnectionAsync())
         await using (var analyze = new NpgsqlCommand("vacuum analyze", connection)) await analyze.ExecuteNonQueryAsync(); // as autovacuum would have by then
         var baseline = Stopwatch.StartNew();
@@ -80,9 +93,9 @@ internal static class ScheduleBenchmark
         var p50 = median[median.Count / 2];
         var max = median.Max();
         Console.WriteLine();
-        Console.WriteLine("| subscribers | zones | slices | per slice (readers) | slice p50 | slice max | baseline: send-now enqueue of one slice | ratio p50/baseline | CPU per 1,000 readers |");
-        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-        Console.WriteLine(string.Create(c, $"| {subscribers:N0} | {Zones.Length} | {median.Count} | {total / Math.Max(median.Count, 1):N0} | {p50:N0} ms | {max:N0} ms | {baseline.Elapsed.TotalMilliseconds:N0} ms ({run.Total:N0}) | {p50 / baseline.Elapsed.TotalMilliseconds:N2} | {cpu.TotalMilliseconds / Math.Max(total, 1) * 1000:N1} ms |"));
+        Console.WriteLine("| subscribers | issues each reader has | zones | slices | per slice (readers) | slice p50 | slice max | baseline: send-now enqueue of one slice | ratio p50/baseline | CPU per 1,000 readers |");
+        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine(string.Create(c, $"| {subscribers:N0} | {history} | {Zones.Length} | {median.Count} | {total / Math.Max(median.Count, 1):N0} | {p50:N0} ms | {max:N0} ms | {baseline.Elapsed.TotalMilliseconds:N0} ms ({run.Total:N0}) | {p50 / baseline.Elapsed.TotalMilliseconds:N2} | {cpu.TotalMilliseconds / Math.Max(total, 1) * 1000:N1} ms |"));
         Console.WriteLine("slices (UTC hour: ms): " + string.Join(", ", slices.Select(s => string.Create(c, $"{s.At:HH}: {s.Elapsed.TotalMilliseconds:N0}"))));
         Console.WriteLine(string.Create(c, $"(seeded in {seed.Elapsed.TotalSeconds:N1} s; {total:N0} deliveries enqueued over 24 hourly firings; CPU is PostgreSQL's plus this process's user+system time from /proc)"));
         if (explain is not null)
@@ -95,9 +108,10 @@ internal static class ScheduleBenchmark
     }
 
     /// <summary>N active readers by binary COPY, in <paramref name="zone"/>'s zones at 08:00 (or the defaults without one).</summary>
-    internal static async Task SeedAsync(NpgsqlDataSource db, string prefix, string cadence, int count, DateTimeOffset start, Func<int, string>? zone)
+    internal static async Task SeedAsync(NpgsqlDataSource db, string prefix, string cadence, int count, DateTimeOffset start, Func<int, string>? zone,
+        DateTimeOffset? since = null)
     {
-        var since = start.UtcDateTime.AddDays(-2);
+        var joined = (since ?? start.AddDays(-2)).UtcDateTime;
         await using var connection = await db.OpenConnectionAsync();
         await using var copy = await connection.BeginBinaryImportAsync(
             "copy subscribers (email, cadence, language, status, confirmed_at, issues_from, time_zone, delivery_hour) from stdin (format binary)");
@@ -108,12 +122,23 @@ internal static class ScheduleBenchmark
             await copy.WriteAsync(cadence, NpgsqlDbType.Text);
             await copy.WriteAsync("en", NpgsqlDbType.Text);
             await copy.WriteAsync("active", NpgsqlDbType.Text);
-            await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
-            await copy.WriteAsync(since, NpgsqlDbType.TimestampTz);
+            await copy.WriteAsync(joined, NpgsqlDbType.TimestampTz);
+            await copy.WriteAsync(joined, NpgsqlDbType.TimestampTz);
             if (zone is null) { await copy.WriteNullAsync(); await copy.WriteNullAsync(); }
             else { await copy.WriteAsync(zone(i), NpgsqlDbType.Text); await copy.WriteAsync((short)8, NpgsqlDbType.Smallint); }
         }
         await copy.CompleteAsync();
+    }
+
+    /// <summary>Receipts of every history issue (<c>week-N</c>) for every reader of <paramref name="cadence"/>, an issue at a time.</summary>
+    private static async Task ReceiveHistoryAsync(NpgsqlDataSource db, string cadence, int history)
+    {
+        await using var connection = await db.OpenConnectionAsync();
+        for (var week = 1; week <= history; week++)
+            await connection.ExecuteAsync(new CommandDefinition("""
+                insert into receipts (subscriber_id, issue_id, delivery_id)
+                select s.id, i.id, 0 from subscribers s, issues i where s.cadence = @cadence and i.slug = @slug order by s.id
+                """, new { cadence, slug = $"week-{week}" }, commandTimeout: 0));
     }
 
     private sealed class SetClock(DateTimeOffset now) : TimeProvider

@@ -94,10 +94,11 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
 
     /// <summary>
     /// Queues the run's deliveries set-based (no per-subscriber round trips): for a digest, each active subscriber
-    /// of the cadence with published issues they have not received (published since they became
-    /// active, and before the run started); for a broadcast, every active subscriber without the
-    /// issue. Receipts are written in the same transaction; a receipt another run already holds wins,
-    /// and a delivery left without any is skipped when it is claimed.
+    /// of the cadence with published issues they lack (published since they became active, and
+    /// before the run started); for a broadcast, every active subscriber without the issue, whose
+    /// older unreceived issues it passes over become owed to them (<c>issues_owed</c>). Receipts are
+    /// written in the same statement; a receipt another run already holds wins, and a delivery left
+    /// without any is skipped when it is claimed.
     /// </summary>
     public async Task EnqueueAsync(long runId, CancellationToken ct = default)
     {
@@ -106,43 +107,71 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         var run = await connection.QuerySingleAsync<(string Kind, long? IssueId, DateTime CreatedAt, string Status)>(new CommandDefinition(
             "select kind, issue_id, created_at, status from runs where id = @runId for update", new { runId }, tx, cancellationToken: ct));
         if (!LedgerStates.OpenRuns.Contains(LedgerStates.ParseRun(run.Status))) return;
+        await connection.ExecuteAsync(new CommandDefinition(ProbingSettings, transaction: tx, cancellationToken: ct));
 
-        // Who gets a delivery: the subscribers with an issue they have not received. Whose receipts
-        // this run claims: the same pairs without the NOT EXISTS, a receipt another delivery already
-        // holds being kept by ON CONFLICT (the receipts' key). On a young receipts table the NOT
-        // EXISTS is planned as a scan of the rows the receipts statement itself writes, once per
-        // subscriber: quadratic.
-        string Eligible(bool unreceived) => run.Kind == "broadcast"
+        var args = new { runId, issueId = run.IssueId, cutoff = run.CreatedAt, kind = run.Kind };
+        // One statement: every check reads the ledger as it was before any of this run's rows are
+        // written (checked after, on a young receipts table, the probes were planned as scans of
+        // the rows being written: quadratic).
+        var sql = run.Kind == "broadcast"
             ? $"""
-              select s.id as subscriber_id, @issueId::bigint as issue_id
-              from subscribers s
-              where s.status = 'active'
-                {(unreceived ? "and not exists (select 1 from receipts r where r.subscriber_id = s.id and r.issue_id = @issueId::bigint)" : "")}
+              with readers as (
+                  select s.id, s.issues_from from subscribers s
+                  where s.status = 'active'
+                    and not exists (select 1 from receipts r where r.issue_id = @issueId::bigint and r.subscriber_id = s.id)
+              ),
+              inserted as (
+                  insert into deliveries (run_id, subscriber_id, next_attempt_at)
+                  select @runId, r.id, @cutoff from readers r
+                  order by r.id
+                  on conflict (run_id, subscriber_id) do nothing
+                  returning id, subscriber_id
+              ),
+              receipted as (
+                  insert into receipts (subscriber_id, issue_id, delivery_id)
+                  select ins.subscriber_id, @issueId::bigint, ins.id from inserted ins
+                  order by ins.subscriber_id
+                  on conflict do nothing
+              ),
+              -- What the broadcast passes over: each reader's unreceived issues published before it
+              -- (newer than what they hold), which the next digest still owes them.
+              passed as (
+                  insert into issues_owed (subscriber_id, issue_id)
+                  select r.id, i.id
+                  from readers r
+                  join inserted ins on ins.subscriber_id = r.id
+                  cross join (select published_at from issues where id = @issueId::bigint) x
+                  left join lateral (
+                      select a.published_at from issues a
+                      where a.status = 'published' and a.published_at >= r.issues_from and a.published_at < x.published_at
+                        and exists (select 1 from receipts rc where rc.issue_id = a.id and rc.subscriber_id = r.id)
+                      order by a.published_at desc
+                      limit 1
+                  ) anchor on true
+                  join issues i on i.status = 'published' and i.published_at >= r.issues_from and i.published_at < x.published_at
+                                and i.published_at > coalesce(anchor.published_at, '-infinity')
+                  on conflict do nothing
+              )
+              select count(*) from inserted
               """
             : $"""
-              select s.id as subscriber_id, i.id as issue_id
-              from subscribers s
-              join issues i on i.status = 'published' and i.published_at >= s.issues_from and i.published_at <= @cutoff
-              where s.status = 'active' and s.cadence = @kind
-                {(unreceived ? "and not exists (select 1 from receipts r where r.subscriber_id = s.id and r.issue_id = i.id)" : "")}
+              with wanted as (
+                  select s.id as subscriber_id, lacking.issue_id, lacking.owed
+                  from subscribers s
+                  {Lacking("s", "@cutoff")}
+                  where s.status = 'active' and s.cadence = @kind
+              ),
+              inserted as (
+                  insert into deliveries (run_id, subscriber_id, next_attempt_at)
+                  select distinct @runId, subscriber_id, @cutoff::timestamptz from wanted
+                  order by 2
+                  on conflict (run_id, subscriber_id) do nothing
+                  returning id, subscriber_id
+              ),
+              {Receipted}
+              select count(*) from inserted
               """;
-        var (eligible, claimable) = (Eligible(unreceived: true), Eligible(unreceived: false));
-        var args = new { runId, issueId = run.IssueId, cutoff = run.CreatedAt, kind = run.Kind };
-        // Two statements in one transaction: joining the inserted deliveries back through their
-        // unique (run_id, subscriber_id) index keeps this linear; a join of two CTEs was planned
-        // as a nested loop (quadratic) on fresh tables.
-        await connection.ExecuteAsync(new CommandDefinition($"""
-            insert into deliveries (run_id, subscriber_id, next_attempt_at)
-            select distinct @runId, subscriber_id, @cutoff from ({eligible}) eligible
-            on conflict (run_id, subscriber_id) do nothing
-            """, args, tx, cancellationToken: ct, commandTimeout: 600));
-        await connection.ExecuteAsync(new CommandDefinition($"""
-            insert into receipts (subscriber_id, issue_id, delivery_id)
-            select e.subscriber_id, e.issue_id, d.id
-            from ({claimable}) e
-            join deliveries d on d.run_id = @runId and d.subscriber_id = e.subscriber_id
-            on conflict do nothing
-            """, args, tx, cancellationToken: ct, commandTimeout: 600));
+        await connection.ExecuteAsync(new CommandDefinition(sql, args, tx, cancellationToken: ct, commandTimeout: 600));
         var total = await connection.ExecuteScalarAsync<int>(new CommandDefinition("""
             update runs set total = (select count(*) from deliveries where run_id = @runId) where id = @runId returning total
             """, new { runId }, tx, cancellationToken: ct));
@@ -150,6 +179,63 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         logger.LogInformation("Run {RunId} enqueued {Total} deliveries", runId, total);
         await TryCompleteAsync([runId], ct);
     }
+
+    // The enqueues probe tiny tables (issues, issues_owed) once per reader: a scan of fifty issues
+    // looks cheaper to the planner than an index probe, but it is repeated a million times, and
+    // only the index walks newest-first and stops at the reader's anchor. Compiling these short,
+    // frequent statements with LLVM would cost more than running them.
+    private const string ProbingSettings = "set local enable_seqscan = off; set local jit = off";
+    private const string DefaultSettings = "set local enable_seqscan to default; set local jit to default";
+
+    /// <summary>
+    /// SQL: lateral joins that give, for each row of <paramref name="reader"/> (a subscriber's
+    /// <c>id</c> and <c>issues_from</c>), the published issues up to <paramref name="cutoff"/> they
+    /// lack, as <c>lacking.issue_id</c>, with <c>lacking.owed</c> for one listed in <c>issues_owed</c>.
+    /// Never a probe per issue of their history: the reader's anchor is the newest issue of their
+    /// window they hold (a receipt), found walking the issues newest-first; they lack every issue
+    /// published after it (publication times are strictly increasing, in the order issues were
+    /// published, so each of those was probed on the way down and missed), and of the issues before
+    /// it only those owed to them, written where such a gap is made (receipts given back, a
+    /// broadcast passing over older issues).
+    /// </summary>
+    private static string Lacking(string reader, string cutoff) => $"""
+        left join lateral (
+            select a.published_at from issues a
+            where a.status = 'published' and a.published_at >= {reader}.issues_from and a.published_at <= {cutoff}
+              and exists (select 1 from receipts rc where rc.issue_id = a.id and rc.subscriber_id = {reader}.id)
+            order by a.published_at desc
+            limit 1
+        ) anchor on true
+        cross join lateral (
+            select i.id as issue_id, false as owed from issues i
+            where i.status = 'published' and i.published_at <= {cutoff} and i.published_at >= {reader}.issues_from
+              and i.published_at > coalesce(anchor.published_at, '-infinity')
+            union all
+            select o.issue_id, true from issues_owed o join issues i on i.id = o.issue_id
+            where (select exists (select 1 from issues_owed)) and o.subscriber_id = {reader}.id
+              and i.published_at >= {reader}.issues_from and i.published_at < anchor.published_at
+              and not exists (select 1 from receipts rc where rc.issue_id = o.issue_id and rc.subscriber_id = {reader}.id)
+        ) lacking
+        """;
+
+    /// <summary>
+    /// SQL (CTEs after <c>wanted</c> and <c>inserted</c>): the receipts of the deliveries just made, in
+    /// the key's order (one another delivery took meanwhile is kept: ON CONFLICT on the receipts'
+    /// key); the owed issues of readers who got a delivery are owed no more.
+    /// </summary>
+    private const string Receipted = """
+        receipted as (
+            insert into receipts (subscriber_id, issue_id, delivery_id)
+            select w.subscriber_id, w.issue_id, ins.id
+            from inserted ins join wanted w on w.subscriber_id = ins.subscriber_id
+            order by w.issue_id, w.subscriber_id
+            on conflict do nothing
+        ),
+        settled as (
+            delete from issues_owed o using wanted w, inserted ins
+            where w.owed and ins.subscriber_id = w.subscriber_id and o.subscriber_id = w.subscriber_id and o.issue_id = w.issue_id
+        )
+        """;
 
     /// <summary>
     /// Enqueues the readers of the slots that came due (each reader's zone, hour and weekday, or the
@@ -174,8 +260,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             until = slots.Select(s => Scheduling.LocalDelivery.SlicesUntil(s.Cadence, s.Period).UtcDateTime).ToArray(),
             defaultZone = defaults.TimeZone, defaultHour = defaults.Hour, defaultDay = (int)defaults.WeeklyDay, now,
         };
-        // Short, frequent statements: compiling them with LLVM would cost more than running them.
-        await connection.ExecuteAsync(new CommandDefinition("set local jit = off", transaction: tx, cancellationToken: ct));
+        await connection.ExecuteAsync(new CommandDefinition(ProbingSettings, transaction: tx, cancellationToken: ct));
         // The readers of each due slot, probed through the slot index once per slot: a reader who chose
         // a zone and an hour, one of the two, or neither (the defaults). The lateral subquery with
         // OFFSET 0 keeps the probes: estimated as one join, the planner guesses every slot holds a
@@ -187,7 +272,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             )
             """;
         const string Slot = "s.status = 'active' and s.cadence = due.kind";
-        const string Readers = $"""
+        var readers = $"""
             readers as (
                 select due.kind, due.period, due.until, s.id, s.issues_from
                 from due cross join lateral (
@@ -206,21 +291,16 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
                 ) s
                 where due.weekday < 0 or coalesce(s.weekly_day, @defaultDay) = due.weekday
             ),
-            -- Each due reader with each published issue they have not received (up to now), one
-            -- receipt probe per pair (again kept a probe by OFFSET 0). The receipts are not written
-            -- yet when this is read, so the probes never see this statement's own rows.
+            -- Each due reader with each published issue they lack (up to now). The receipts are not
+            -- written yet when this is read, so the probes never see this statement's own rows.
             wanted as (
-                select r.kind, r.period, r.id as subscriber_id, i.id as issue_id
-                from readers r cross join lateral (
-                    select i.id from issues i
-                    where i.status = 'published' and i.published_at >= r.issues_from and i.published_at <= @now
-                      and not exists (select 1 from receipts rc where rc.subscriber_id = r.id and rc.issue_id = i.id)
-                    offset 0
-                ) i
+                select r.kind, r.period, r.id as subscriber_id, lacking.issue_id, lacking.owed
+                from readers r
+                {Lacking("r", "@now")}
             )
             """;
         var enqueued = (await connection.QueryAsync<long>(new CommandDefinition($"""
-            with {Due}, {Readers},
+            with {Due}, {readers},
             periods as (select kind, period, max(until) as until from readers group by kind, period),
             -- A run for each cadence and period with readers due; one made now, or the open one (a
             -- finished or cancelled period's run takes no more).
@@ -244,17 +324,10 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
                 on conflict (run_id, subscriber_id) do nothing
                 returning id, run_id, subscriber_id
             ),
-            -- The receipts of the deliveries just made; one another delivery took meanwhile is kept
-            -- (ON CONFLICT on the receipts' key).
-            receipted as (
-                insert into receipts (subscriber_id, issue_id, delivery_id)
-                select w.subscriber_id, w.issue_id, ins.id
-                from inserted ins join wanted w on w.subscriber_id = ins.subscriber_id
-                order by w.subscriber_id, w.issue_id
-                on conflict do nothing
-            )
+            {Receipted}
             select run_id from inserted
             """, args, tx, cancellationToken: ct, commandTimeout: 600))).ToList();
+        await connection.ExecuteAsync(new CommandDefinition(DefaultSettings, transaction: tx, cancellationToken: ct));
         // The runs' totals grow by what was added (not recounted: a day's run of a big list holds a million deliveries).
         var added = enqueued.GroupBy(r => r).Select(g => (Run: g.Key, Count: g.Count())).ToList();
         if (added.Count > 0)
@@ -320,8 +393,9 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
                 update deliveries set status = {Cancelled}, lease_until = null, updated_at = @now
                 where run_id = @id and status in ({UnstartedDeliveries})
                 returning id
-            )
-            delete from receipts where delivery_id in (select id from cancelled)
+            ),
+            released as (delete from receipts where delivery_id in (select id from cancelled) returning subscriber_id, issue_id)
+            {Owe("released")}
             """, new { id, now = Now() }, cancellationToken: ct));
         return (await GetAsync(id, ct))!;
     }
@@ -497,8 +571,13 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
                           and not exists (select 1 from suppressions x where x.email_hash = sha256(convert_to(lower(s.email), 'UTF8'))))
         """;
 
-    private static readonly string ReleaseReceiptsIfCancelledSql =
-        $"delete from receipts where delivery_id = $1 and exists (select 1 from deliveries where id = $1 and status = {Cancelled})";
+    private static readonly string ReleaseReceiptsIfCancelledSql = $"""
+        with released as (
+            delete from receipts where delivery_id = $1 and exists (select 1 from deliveries where id = $1 and status = {Cancelled})
+            returning subscriber_id, issue_id
+        )
+        {Owe("released")}
+        """;
 
     /// <summary>The message was accepted.</summary>
     internal void RecordSent(LedgerWriter writer, long id, string? messageId) => writer.Add(SentSql, id, messageId, Now());
@@ -521,7 +600,17 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
 
     private const string OutcomeSql = "update deliveries set status = $2, last_error = $3, lease_until = null, updated_at = $4 where id = $1";
 
-    private const string ReleaseReceiptsSql = "delete from receipts where delivery_id = $1";
+    private static readonly string ReleaseReceiptsSql = $"""
+        with released as (delete from receipts where delivery_id = $1 returning subscriber_id, issue_id)
+        {Owe("released")}
+        """;
+
+    /// <summary>
+    /// SQL: receipts given back (the rows of <paramref name="released"/>) are owed to their readers:
+    /// issues they hold newer ones than, which their next digest must still find.
+    /// </summary>
+    private static string Owe(string released) =>
+        $"insert into issues_owed (subscriber_id, issue_id) select subscriber_id, issue_id from {released} on conflict do nothing";
 
     /// <summary>A temporary failure: queued again for <paramref name="at"/>.</summary>
     internal void ScheduleRetry(LedgerWriter writer, long id, DateTime at, string error) => writer.Add(RetrySql, id, at, error, Now());
@@ -548,7 +637,8 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             where subscriber_id = @subscriberId and status in ({UnstartedDeliveries})
             returning id, run_id
         ),
-        released as (delete from receipts where delivery_id in (select id from cancelled))
+        released as (delete from receipts where delivery_id in (select id from cancelled) returning subscriber_id, issue_id),
+        owed as ({Owe("released")})
         select distinct run_id from cancelled
         """;
 

@@ -126,9 +126,15 @@ public sealed class IssueStore(NpgsqlDataSource db, TimeProvider clock)
             "select status from issues where slug = @slug for update", new { slug }, tx, cancellationToken: ct))
             ?? throw new NotFoundException("slug", $"no issue is called '{slug}'");
         if (status == "published") return false;
-        await connection.ExecuteAsync(new CommandDefinition(
-            "update issues set status = 'published', published_at = @now, updated_at = @now where slug = @slug",
-            new { slug, now = clock.GetUtcNow().UtcDateTime }, tx, cancellationToken: ct));
+        // Publications in order, each at a time after every earlier one's (the delivery ledger relies
+        // on it: an issue published before another was visible to every enqueue that saw the later
+        // one). The lock serialises publishing; the time is the clock's unless that would not be later.
+        await connection.ExecuteAsync(new CommandDefinition("select pg_advisory_xact_lock(hashtext('newsletter/publish'))", transaction: tx, cancellationToken: ct));
+        await connection.ExecuteAsync(new CommandDefinition("""
+            update issues set status = 'published', updated_at = @now,
+                published_at = greatest(@now, (select max(published_at) + interval '1 microsecond' from issues where status = 'published'))
+            where slug = @slug
+            """, new { slug, now = clock.GetUtcNow().UtcDateTime }, tx, cancellationToken: ct));
         return true;
     }
 

@@ -277,4 +277,78 @@ public sealed class LedgerTests : DatabaseAndSmtpTest
             "insert into receipts (subscriber_id, issue_id, delivery_id) values (@s, @i, @d)", new { s = reader.Id, i = issue.Id, d = delivery }));
         Assert.Equal(Npgsql.PostgresErrorCodes.UniqueViolation, error.SqlState);
     }
+
+    [Fact]
+    public async Task An_issue_given_back_while_a_newer_one_arrives_by_broadcast_comes_in_the_next_digest()
+    {
+        await SubscribeAsync("reader@example.org", Cadence.Weekly);
+        var ledger = _db.Ledger(_clock);
+        await PublishAsync("issue-1");
+        var (first, _) = await ledger.StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 7));
+        await ledger.CancelAsync(first.Id); // issue-1 goes back
+        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from issues_owed"));
+
+        // A newer issue reaches the reader first: it is now the newest they hold, and issue-1 is older.
+        await PublishAsync("issue-2");
+        await ledger.StartBroadcastAsync("issue-2");
+        await Engine().DeliverBatchAsync();
+        var (next, _) = await ledger.StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 14));
+        await Engine().DeliverBatchAsync();
+        var (after, _) = await ledger.StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 21));
+
+        Assert.Equal(["issue-2", "issue-1"], Received()["reader@example.org"]);
+        Assert.Equal((1, 1, 0), (next.Total, (await ledger.GetAsync(next.Id))!.Sent, after.Total));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from issues_owed"));
+    }
+
+    [Fact]
+    public async Task A_broadcast_that_passes_over_unsent_older_issues_leaves_them_to_the_next_digest()
+    {
+        await SubscribeAsync("weekly@example.org", Cadence.Weekly);
+        var ledger = _db.Ledger(_clock);
+        await PublishAsync("issue-1");
+        await ledger.StartBroadcastAsync("issue-1");
+        await Engine().DeliverBatchAsync();
+        var late = await SubscribeAsync("late@example.org", Cadence.Weekly, backfill: true); // joins with the latest issue, issue-1, still to come
+        await PublishAsync("issue-2");
+        await PublishAsync("issue-3");
+
+        await ledger.StartBroadcastAsync("issue-3"); // both lack it; it passes over issue-2 (and issue-1 for the late reader)
+        await Engine().DeliverBatchAsync();
+        var (digest, _) = await ledger.StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 7));
+        await Engine().DeliverBatchAsync();
+        var (again, _) = await ledger.StartDigestAsync(Cadence.Weekly, new DateOnly(2026, 12, 14));
+
+        var received = Received();
+        Assert.Equal(["issue-1", "issue-3", "issue-2"], received["weekly@example.org"]);
+        Assert.Equal(["issue-3", "issue-1", "issue-2"], received[late.Email]);
+        Assert.Equal((2, 0), (digest.Total, again.Total));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from issues_owed"));
+    }
+
+    [Fact]
+    public async Task Publication_times_follow_the_order_of_publishing_even_from_a_clock_that_is_behind()
+    {
+        await SubscribeAsync("reader@example.org", Cadence.Daily);
+        var ledger = _db.Ledger(_clock);
+        var d = SampleIssue.Document;
+        await _db.Issues(_clock).ImportAsync(d with { Slug = "imported-first" }, publish: false);
+        await PublishAsync("published-first");
+        await ledger.StartDigestAsync(Cadence.Daily, new DateOnly(2026, 12, 1));
+        await Engine().DeliverBatchAsync();
+
+        // Another node, its clock an hour behind, publishes the older draft; two more at one instant.
+        var behind = new FixedClock(_clock.GetUtcNow().AddHours(-1));
+        await _db.Issues(behind).PublishAsync("imported-first");
+        await _db.Issues(behind).ImportAsync(d with { Slug = "same-instant-1" }, publish: true);
+        await _db.Issues(behind).ImportAsync(d with { Slug = "same-instant-2" }, publish: true);
+        _clock.Advance(TimeSpan.FromDays(1));
+        await ledger.StartDigestAsync(Cadence.Daily, new DateOnly(2026, 12, 2));
+        await Engine().DeliverBatchAsync();
+
+        await using var connection = await _db.DataSource.OpenConnectionAsync();
+        var order = (await connection.QueryAsync<string>("select slug from issues where status = 'published' order by published_at")).ToList();
+        Assert.Equal(["published-first", "imported-first", "same-instant-1", "same-instant-2"], order);
+        Assert.Equal(["published-first", "imported-first", "same-instant-1", "same-instant-2"], Received()["reader@example.org"]);
+    }
 }
