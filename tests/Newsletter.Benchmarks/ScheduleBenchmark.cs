@@ -20,7 +20,8 @@ namespace Newsletter.Benchmarks;
 /// (<c>--history H</c>, default 52: a year of weekly issues, every one received) and lacks the newest. Fires the real
 /// <see cref="DigestScheduler"/> once per hour over a day, with the clock set to each hour, and
 /// times each slice. The baseline in the same run is the "send now" enqueue (<see cref="SendLedger.EnqueueAsync"/>,
-/// one set-based statement without local times) of a population the size of one slice. CPU time
+/// one set-based statement without local times) of a population the size of one slice, and the
+/// floor is the bare insert of as many deliveries and receipts, without reading anything. CPU time
 /// per enqueued reader is PostgreSQL's (from /proc) plus this process's, over the slices. With
 /// <c>EXPLAIN_MS=N</c> set, PostgreSQL's auto_explain logs the plan of every statement slower than
 /// N ms to the benchmark cluster's server.log.
@@ -88,6 +89,26 @@ internal static class ScheduleBenchmark
         var (run, _) = await ledger.StartDigestAsync(Cadence.Weekly, null);
         baseline.Stop();
 
+        // The floor: the bare writes of as many rows (a delivery and a receipt per reader, into the
+        // same tables with the same indexes, ids known beforehand), with no reading or checking.
+        TimeSpan floor;
+        await using (var connection = await db.OpenConnectionAsync())
+        {
+            var ids = (await connection.QueryAsync<long>("select id from subscribers where cadence = 'weekly' order by id")).ToArray();
+            var watch = Stopwatch.StartNew();
+            await using var tx = await connection.BeginTransactionAsync();
+            await connection.ExecuteAsync(new CommandDefinition("""
+                with d as (
+                    insert into deliveries (run_id, subscriber_id, next_attempt_at)
+                    select -1, id, now() from unnest(@ids::bigint[]) as id
+                    returning id, subscriber_id
+                )
+                insert into receipts (subscriber_id, issue_id, delivery_id) select subscriber_id, -1, id from d order by subscriber_id
+                """, new { ids }, tx, commandTimeout: 0));
+            await tx.CommitAsync();
+            floor = watch.Elapsed;
+        }
+
         var c = CultureInfo.InvariantCulture;
         var median = slices.Where(s => s.Enqueued > 0).Select(s => s.Elapsed.TotalMilliseconds).Order().ToList();
         var p50 = median[median.Count / 2];
@@ -96,6 +117,7 @@ internal static class ScheduleBenchmark
         Console.WriteLine("| subscribers | issues each reader has | zones | slices | per slice (readers) | slice p50 | slice max | baseline: send-now enqueue of one slice | ratio p50/baseline | CPU per 1,000 readers |");
         Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         Console.WriteLine(string.Create(c, $"| {subscribers:N0} | {history} | {Zones.Length} | {median.Count} | {total / Math.Max(median.Count, 1):N0} | {p50:N0} ms | {max:N0} ms | {baseline.Elapsed.TotalMilliseconds:N0} ms ({run.Total:N0}) | {p50 / baseline.Elapsed.TotalMilliseconds:N2} | {cpu.TotalMilliseconds / Math.Max(total, 1) * 1000:N1} ms |"));
+        Console.WriteLine(string.Create(c, $"floor: the bare insert of {sliceSize:N0} deliveries and their receipts (no reading, no checks): {floor.TotalMilliseconds:N0} ms; slice p50 / floor: {p50 / floor.TotalMilliseconds:N2}"));
         Console.WriteLine("slices (UTC hour: ms): " + string.Join(", ", slices.Select(s => string.Create(c, $"{s.At:HH}: {s.Elapsed.TotalMilliseconds:N0}"))));
         Console.WriteLine(string.Create(c, $"(seeded in {seed.Elapsed.TotalSeconds:N1} s; {total:N0} deliveries enqueued over 24 hourly firings; CPU is PostgreSQL's plus this process's user+system time from /proc)"));
         if (explain is not null)
