@@ -78,4 +78,41 @@ public sealed class MigrationTests
         Assert.Null(await connection.ExecuteScalarAsync<string>("select to_regclass('half_done')::text"));
         Assert.Equal(0L, await connection.ExecuteScalarAsync<long>("select count(*) from schema_migrations where version = 9999"));
     }
+
+    [Fact]
+    public async Task Upgrading_a_ledger_lists_each_readers_issues_missing_behind_newer_ones_and_orders_the_publications()
+    {
+        await using var db = await TestDatabase.CreateAsync(migrated: false);
+        var migrator = new Migrator(db.DataSource, NullLogger<Migrator>.Instance);
+        await migrator.MigrateAsync(Migration.Embedded.Where(m => m.Version <= 14).ToList(), CancellationToken.None);
+        await db.ScalarAsync<object?>("""
+            insert into issues (slug, title_en, status, published_at) values
+                ('one', 'One', 'published', '2026-11-02T09:00Z'), ('two', 'Two', 'published', '2026-11-09T09:00Z'),
+                ('three', 'Three', 'published', '2026-11-16T09:00Z'), ('three-too', 'Three too', 'published', '2026-11-16T09:00Z'),
+                ('draft', 'Draft', 'draft', null);
+            insert into subscribers (email, status, issues_from) values
+                ('gap@example.org', 'active', '2026-11-01Z'), ('behind@example.org', 'active', '2026-11-01Z'),
+                ('left@example.org', 'unsubscribed', '2026-11-01Z'), ('joined-late@example.org', 'active', '2026-11-10Z');
+            insert into receipts (subscriber_id, issue_id, delivery_id)
+            select s.id, i.id, 0 from subscribers s, issues i where (s.email, i.slug) in (
+                ('gap@example.org', 'one'), ('gap@example.org', 'three'), ('gap@example.org', 'three-too'),
+                ('behind@example.org', 'one'),
+                ('left@example.org', 'one'), ('left@example.org', 'three'),
+                ('joined-late@example.org', 'three'), ('joined-late@example.org', 'three-too'));
+            select null
+            """);
+
+        await migrator.MigrateAsync();
+
+        // Only a gap behind a newer issue is listed: 'behind' lacks issues after everything they hold
+        // (found without a list), 'left' is not active, 'joined-late' joined after 'one' and 'two'.
+        Assert.Equal("gap@example.org two", await db.ScalarAsync<string>(
+            "select string_agg(s.email || ' ' || i.slug, ', ') from issues_owed o join subscribers s on s.id = o.subscriber_id join issues i on i.id = o.issue_id"));
+        Assert.Equal("one, two, three, three-too", await db.ScalarAsync<string>(
+            "select string_agg(slug, ', ' order by published_at) from issues where status = 'published'"));
+        Assert.Equal(4L, await db.ScalarAsync<long>("select count(distinct published_at) from issues where status = 'published'"));
+        Assert.Equal("PRIMARY KEY (issue_id, subscriber_id)", await db.ScalarAsync<string>(
+            "select pg_get_constraintdef(oid) from pg_constraint where conname = 'receipts_pkey'"));
+        Assert.Equal(8L, await db.ScalarAsync<long>("select count(*) from receipts"));
+    }
 }
