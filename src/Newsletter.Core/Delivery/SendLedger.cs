@@ -631,10 +631,14 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         DateTime now, CancellationToken ct) =>
         connection.QueryAsync<long>(new CommandDefinition(CancelForSubscriberSql, new { subscriberId, reason, now }, tx, cancellationToken: ct));
 
+    // Only open runs hold unstarted deliveries; through them the (run, subscriber) key finds the
+    // reader's rows (nothing indexes the subscriber alone: that was a scan of the whole send history
+    // in every unsubscribe).
     private static readonly string CancelForSubscriberSql = $"""
         with cancelled as (
             update deliveries set status = {Cancelled}, last_error = @reason, lease_until = null, updated_at = @now
             where subscriber_id = @subscriberId and status in ({UnstartedDeliveries})
+              and run_id in (select id from runs where status in ({OpenRuns}))
             returning id, run_id
         ),
         released as (delete from receipts where delivery_id in (select id from cancelled) returning subscriber_id, issue_id),
