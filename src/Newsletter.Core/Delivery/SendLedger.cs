@@ -211,9 +211,11 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             where i.status = 'published' and i.published_at <= {cutoff} and i.published_at >= {reader}.issues_from
               and i.published_at > coalesce(anchor.published_at, '-infinity')
             union all
-            select o.issue_id, true from issues_owed o join issues i on i.id = o.issue_id
+            -- Driven by the reader's owed rows (almost always none): a join with issues was planned
+            -- as a probe of issues_owed per published issue, per reader.
+            select o.issue_id, true from issues_owed o
             where (select exists (select 1 from issues_owed)) and o.subscriber_id = {reader}.id
-              and i.published_at >= {reader}.issues_from and i.published_at < anchor.published_at
+              and (select i.published_at >= {reader}.issues_from and i.published_at < anchor.published_at from issues i where i.id = o.issue_id)
               and not exists (select 1 from receipts rc where rc.issue_id = o.issue_id and rc.subscriber_id = {reader}.id)
         ) lacking
         """;
