@@ -141,13 +141,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
                   from readers r
                   join inserted ins on ins.subscriber_id = r.id
                   cross join (select published_at from issues where id = @issueId::bigint) x
-                  left join lateral (
-                      select a.published_at from issues a
-                      where a.status = 'published' and a.published_at >= r.issues_from and a.published_at < x.published_at
-                        and exists (select 1 from receipts rc where rc.issue_id = a.id and rc.subscriber_id = r.id)
-                      order by a.published_at desc
-                      limit 1
-                  ) anchor on true
+                  {Anchor("r", "< x.published_at")}
                   join issues i on i.status = 'published' and i.published_at >= r.issues_from and i.published_at < x.published_at
                                 and i.published_at > coalesce(anchor.published_at, '-infinity')
                   on conflict do nothing
@@ -199,13 +193,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     /// broadcast passing over older issues).
     /// </summary>
     private static string Lacking(string reader, string cutoff) => $"""
-        left join lateral (
-            select a.published_at from issues a
-            where a.status = 'published' and a.published_at >= {reader}.issues_from and a.published_at <= {cutoff}
-              and exists (select 1 from receipts rc where rc.issue_id = a.id and rc.subscriber_id = {reader}.id)
-            order by a.published_at desc
-            limit 1
-        ) anchor on true
+        {Anchor(reader, $"<= {cutoff}")}
         cross join lateral (
             select i.id as issue_id, false as owed from issues i
             where i.status = 'published' and i.published_at <= {cutoff} and i.published_at >= {reader}.issues_from
@@ -218,6 +206,22 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
               and (select i.published_at >= {reader}.issues_from and i.published_at < anchor.published_at from issues i where i.id = o.issue_id)
               and not exists (select 1 from receipts rc where rc.issue_id = o.issue_id and rc.subscriber_id = {reader}.id)
         ) lacking
+        """;
+
+    /// <summary>
+    /// SQL: a lateral join giving <c>anchor.published_at</c>, the publication time of the newest issue
+    /// of <paramref name="reader"/>'s window published <paramref name="before"/> (a comparison with
+    /// the issue's <c>published_at</c>) that they hold a receipt for; null when they hold none.
+    /// Walks the issues newest-first and stops at the first receipt.
+    /// </summary>
+    private static string Anchor(string reader, string before) => $"""
+        left join lateral (
+            select a.published_at from issues a
+            where a.status = 'published' and a.published_at >= {reader}.issues_from and a.published_at {before}
+              and exists (select 1 from receipts rc where rc.issue_id = a.id and rc.subscriber_id = {reader}.id)
+            order by a.published_at desc
+            limit 1
+        ) anchor on true
         """;
 
     /// <summary>
