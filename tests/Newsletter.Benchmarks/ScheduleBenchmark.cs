@@ -19,8 +19,10 @@ namespace Newsletter.Benchmarks;
 /// offset, all at 08:00 local), so each hour one zone's slice comes due. Each reader has a history
 /// (<c>--history H</c>, default 52: a year of weekly issues, every one received, except that one
 /// reader in a hundred is owed the oldest, given back) and lacks the newest. Fires the real
-/// <see cref="DigestScheduler"/> once per hour over a day, with the clock set to each hour, and
-/// times each slice. The baseline in the same run is the "send now" enqueue (<see cref="SendLedger.EnqueueAsync"/>,
+/// <see cref="DigestScheduler"/> once per hour over a day, with the clock set to each hour, and times
+/// the release of each slice (the hour's enqueue), then its batches written one after another
+/// (<see cref="SendLedger.WriteReleasedAsync"/>, as the workers do ahead of their claims): the first,
+/// each, and all. The baseline in the same run is the "send now" enqueue (<see cref="SendLedger.EnqueueAsync"/>,
 /// one set-based statement without local times) of a population the size of one slice, and the
 /// floor is the bare insert of as many deliveries and receipts, without reading anything. CPU time
 /// per enqueued reader is PostgreSQL's (from /proc) plus this process's, over the slices. With
@@ -36,9 +38,12 @@ internal static class ScheduleBenchmark
     {
         var subscribers = args.SkipWhile(a => a != "--subscribers").Skip(1).Select(int.Parse).FirstOrDefault(1_000_000);
         var history = args.SkipWhile(a => a != "--history").Skip(1).Select(int.Parse).FirstOrDefault(52);
+        // --server name=value (repeatable): a postgresql.conf setting for the benchmark's cluster.
+        var server = args.Select((a, i) => (a, i)).Where(x => x.a == "--server" && x.i + 1 < args.Length)
+            .Select(x => args[x.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
         using var scratch = new ScratchDirectory("newsletter-schedule-bench");
         var dir = scratch.Path;
-        await using var postgres = await PostgresServer.StartAsync(dir, null, NullLogger.Instance);
+        await using var postgres = await PostgresServer.StartAsync(dir, null, NullLogger.Instance, server);
         var explain = Environment.GetEnvironmentVariable("EXPLAIN_MS");
         await using var db = NpgsqlDataSource.Create(explain is null ? postgres.ConnectionString
             : postgres.ConnectionString + $";Options=-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration={explain} -c auto_explain.log_analyze=on -c auto_explain.log_triggers=on -c auto_explain.log_nested_statements=on");
@@ -82,14 +87,29 @@ internal static class ScheduleBenchmark
         clock.Now = start.AddMinutes(-15);
         await scheduler.FireAsync(); // sets the progress mark; nothing is due yet
 
-        var slices = new List<(DateTimeOffset At, int Enqueued, TimeSpan Elapsed)>();
+        // Each hour: the firing releases the zone's slot (the hour's enqueue), then batches of its
+        // readers are written one after another, as the workers would ahead of their claims.
+        var slices = new List<(DateTimeOffset At, int Enqueued, TimeSpan Release, TimeSpan FirstBatch, TimeSpan Written, List<double> Batches)>();
         var cpuBefore = (Postgres: PostgresCpu(dir), Own: OwnCpu());
         for (var hour = 0; hour < 24; hour++)
         {
             clock.Now = start.AddHours(hour);
             var watch = Stopwatch.StartNew();
-            var enqueued = await scheduler.FireAsync();
-            slices.Add((clock.Now, enqueued, watch.Elapsed));
+            var released = await scheduler.FireAsync();
+            var release = watch.Elapsed;
+            var enqueued = 0;
+            var firstBatch = TimeSpan.Zero;
+            var batches = new List<double>();
+            while (true)
+            {
+                var batchStart = watch.Elapsed;
+                var (pending, written) = await ledger.WriteReleasedAsync();
+                if (!pending) break;
+                batches.Add((watch.Elapsed - batchStart).TotalMilliseconds);
+                if (firstBatch == TimeSpan.Zero) firstBatch = watch.Elapsed;
+                enqueued += written;
+            }
+            slices.Add((clock.Now, released > 0 ? enqueued : 0, release, firstBatch, watch.Elapsed, batches));
         }
         var cpu = (PostgresCpu(dir) - cpuBefore.Postgres) + (OwnCpu() - cpuBefore.Own);
         var total = slices.Sum(s => s.Enqueued);
@@ -128,16 +148,19 @@ internal static class ScheduleBenchmark
         }
 
         var c = CultureInfo.InvariantCulture;
-        var median = slices.Where(s => s.Enqueued > 0).Select(s => s.Elapsed.TotalMilliseconds).Order().ToList();
-        var p50 = median[median.Count / 2];
-        var max = median.Max();
+        var due = slices.Where(s => s.Enqueued > 0).ToList();
+        double P50(IEnumerable<double> values) { var v = values.Order().ToList(); return v[v.Count / 2]; }
+        var releaseMs = (P50(due.Select(s => s.Release.TotalMilliseconds)), due.Max(s => s.Release.TotalMilliseconds));
+        var first = (P50(due.Select(s => s.FirstBatch.TotalMilliseconds)), due.Max(s => s.FirstBatch.TotalMilliseconds));
+        var writtenMs = P50(due.Select(s => s.Written.TotalMilliseconds));
+        var batch = (P50(due.SelectMany(s => s.Batches)), due.SelectMany(s => s.Batches).Max());
         Console.WriteLine();
-        Console.WriteLine("| subscribers | issues each reader has | zones | slices | per slice (readers) | slice p50 | slice max | baseline: send-now enqueue of one slice | ratio p50/baseline | CPU per 1,000 readers |");
-        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-        Console.WriteLine(string.Create(c, $"| {subscribers:N0} | {history} | {Zones.Length} | {median.Count} | {total / Math.Max(median.Count, 1):N0} | {p50:N0} ms | {max:N0} ms | {baseline.Elapsed.TotalMilliseconds:N0} ms ({run.Total:N0}) | {p50 / baseline.Elapsed.TotalMilliseconds:N2} | {cpu.TotalMilliseconds / Math.Max(total, 1) * 1000:N1} ms |"));
-        Console.WriteLine(string.Create(c, $"floor: the bare insert of {sliceSize:N0} deliveries and their receipts (no reading, no checks): {floor.TotalMilliseconds:N0} ms; slice p50 / floor: {p50 / floor.TotalMilliseconds:N2}"));
-        Console.WriteLine("slices (UTC hour: ms): " + string.Join(", ", slices.Select(s => string.Create(c, $"{s.At:HH}: {s.Elapsed.TotalMilliseconds:N0}"))));
-        Console.WriteLine(string.Create(c, $"(seeded in {seed.Elapsed.TotalSeconds:N1} s; {total:N0} deliveries enqueued over 24 hourly firings; CPU is PostgreSQL's plus this process's user+system time from /proc)"));
+        Console.WriteLine("| subscribers | issues each reader has | slices | readers per slice | the hour's enqueue (release) p50 / max | first batch written, from the hour p50 / max | batch of 1,000 p50 / max | whole slice written p50 | baseline: send-now enqueue of one slice | floor: bare insert of one slice | CPU per 1,000 readers |");
+        Console.WriteLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        Console.WriteLine(string.Create(c, $"| {subscribers:N0} | {history} | {due.Count} | {total / Math.Max(due.Count, 1):N0} | {releaseMs.Item1:N0} / {releaseMs.Item2:N0} ms | {first.Item1:N0} / {first.Item2:N0} ms | {batch.Item1:N0} / {batch.Item2:N0} ms | {writtenMs:N0} ms | {baseline.Elapsed.TotalMilliseconds:N0} ms ({run.Total:N0}) | {floor.TotalMilliseconds:N0} ms | {cpu.TotalMilliseconds / Math.Max(total, 1) * 1000:N1} ms |"));
+        Console.WriteLine(string.Create(c, $"ratios: whole slice written / send-now baseline {writtenMs / baseline.Elapsed.TotalMilliseconds:N2}; whole slice written / floor {writtenMs / floor.TotalMilliseconds:N2}; release p50 / floor {releaseMs.Item1 / floor.TotalMilliseconds:N3}"));
+        Console.WriteLine("slices (UTC hour: release / whole slice written, ms): " + string.Join(", ", slices.Select(s => string.Create(c, $"{s.At:HH}: {s.Release.TotalMilliseconds:N0} / {s.Written.TotalMilliseconds:N0}"))));
+        Console.WriteLine(string.Create(c, $"(seeded in {seed.Elapsed.TotalSeconds:N1} s; {total:N0} deliveries written over 24 hourly firings; CPU is PostgreSQL's plus this process's user+system time from /proc, releases and batches together)"));
         if (explain is not null)
         {
             var log = Path.GetFullPath("schedule-explain.log");

@@ -241,6 +241,9 @@ public sealed class DeliveryEngine(
     {
         var released = await ledger.ReleaseExpiredLeasesAsync(ct);
         if (released > 0) logger.LogWarning("Took back {Count} deliveries whose worker stopped", released);
+        // Readers whose delivery time came due are written a batch per claim, ahead of the sending
+        // (batches that lack nothing to send are passed on to the next at once).
+        while (await ledger.WriteReleasedAsync(runId, SendLedger.ReleasedBatch, ct) is (true, 0)) { }
         return await ledger.ClaimAsync(runId, options.Value.BatchSize, options.Value.Lease, ct);
     }
 

@@ -70,7 +70,7 @@ public sealed class DeliveryMetrics
             sb.Append(c, $"newsletter_reports_refused_total{{source=\"{source}\",reason=\"{reason}\"}} {count}\n");
         sb.Append(c, $"# HELP newsletter_retries_total Deliveries scheduled for another attempt.\n# TYPE newsletter_retries_total counter\nnewsletter_retries_total {Interlocked.Read(ref _retries)}\n");
         sb.Append(c, $"# HELP newsletter_lane_connections_total SMTP connections opened by lanes (first connections and reconnects).\n# TYPE newsletter_lane_connections_total counter\nnewsletter_lane_connections_total {Interlocked.Read(ref _connections)}\n");
-        sb.Append(c, $"# HELP newsletter_queue_depth Deliveries waiting to be sent (queued or retrying) in runs that are sending.\n# TYPE newsletter_queue_depth gauge\nnewsletter_queue_depth {queueDepth}\n");
+        sb.Append(c, $"# HELP newsletter_queue_depth Deliveries waiting to be sent (queued or retrying, and released readers whose deliveries are still to be written) in runs that are sending.\n# TYPE newsletter_queue_depth gauge\nnewsletter_queue_depth {queueDepth}\n");
         sb.Append(c, $"# HELP newsletter_runs_paused Runs paused, by an operator or by the engine.\n# TYPE newsletter_runs_paused gauge\nnewsletter_runs_paused {pausedRuns}\n");
         sb.Append("# HELP newsletter_click_requests_total Requests to tracked links counted, by the filter's verdict (human, head, agent, too-soon, burst).\n# TYPE newsletter_click_requests_total counter\n");
         foreach (var (verdict, requests) in clicks ?? [])

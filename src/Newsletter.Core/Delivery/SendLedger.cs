@@ -244,18 +244,18 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
         """;
 
     /// <summary>
-    /// Enqueues the readers of the slots that came due (each reader's zone, hour and weekday, or the
-    /// configured defaults where they chose none) into the run of their cadence and local period,
-    /// made on first use, in the caller's transaction. Like <see cref="EnqueueAsync"/>: each reader
-    /// once per run, with the published issues they have not received (up to now), their receipts
-    /// written in the same statement; a cancelled or finished run takes no more.
+    /// Releases the slots that came due (each a cadence, zone, hour and weekday; readers who chose no
+    /// zone or hour belong to the slot of the configured defaults) into the run of their cadence and
+    /// local period, made on first use, in the caller's transaction: one row per slot with its
+    /// readers counted, none per reader. Their deliveries are written by <see cref="WriteReleasedAsync"/>,
+    /// a batch at a time as the workers need them. A slot without readers is not released (no run is
+    /// made for it); a cancelled or finished run takes no more.
     /// </summary>
-    /// <returns>The runs that got deliveries, and how many.</returns>
-    public async Task<(IReadOnlyList<long> Runs, int Enqueued)> EnqueueSlotsAsync(NpgsqlConnection connection, NpgsqlTransaction tx,
+    /// <returns>The runs that got slots, and how many readers the slots hold.</returns>
+    public async Task<(IReadOnlyList<long> Runs, int Readers)> ReleaseSlotsAsync(NpgsqlConnection connection, NpgsqlTransaction tx,
         IReadOnlyList<Scheduling.DueSlot> slots, Scheduling.LocalDefaults defaults, CancellationToken ct = default)
     {
         if (slots.Count == 0) return ([], 0);
-        var now = Now();
         var args = new
         {
             kinds = slots.Select(s => Wire.Name(s.Cadence)).ToArray(),
@@ -264,50 +264,19 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             weekdays = slots.Select(s => s.Weekday is { } d ? (int)d : -1).ToArray(),
             periods = slots.Select(s => s.Period.ToDateTime(TimeOnly.MinValue)).ToArray(),
             until = slots.Select(s => Scheduling.LocalDelivery.SlicesUntil(s.Cadence, s.Period).UtcDateTime).ToArray(),
-            defaultZone = defaults.TimeZone, defaultHour = defaults.Hour, defaultDay = (int)defaults.WeeklyDay, now,
+            defaultZone = defaults.TimeZone, defaultHour = defaults.Hour, defaultDay = (int)defaults.WeeklyDay, now = Now(),
         };
-        await connection.ExecuteAsync(new CommandDefinition(ProbingSettings, transaction: tx, cancellationToken: ct));
-        // The readers of each due slot, probed through the slot index once per slot: a reader who chose
-        // a zone and an hour, one of the two, or neither (the defaults). The lateral subquery with
-        // OFFSET 0 keeps the probes: estimated as one join, the planner guesses every slot holds a
-        // 24th of the list and reads all subscribers instead (0.5 s at a million, for one zone's slice).
-        const string Due = """
-            due as (
+        var released = (await connection.QueryAsync<(long Run, int Readers)>(new CommandDefinition($"""
+            with due as (
                 select * from unnest(@kinds::text[], @zones::text[], @hours::int[], @weekdays::int[], @periods::date[], @until::timestamptz[])
                     as d(kind, zone, hour, weekday, period, until)
-            )
-            """;
-        const string Slot = "s.status = 'active' and s.cadence = due.kind";
-        var readers = $"""
-            readers as (
-                select due.kind, due.period, due.until, s.id, s.issues_from
-                from due cross join lateral (
-                    select s.id, s.weekly_day, s.issues_from from subscribers s
-                    where {Slot} and s.time_zone = due.zone and s.delivery_hour = due.hour
-                    union all
-                    select s.id, s.weekly_day, s.issues_from from subscribers s
-                    where {Slot} and s.time_zone = due.zone and s.delivery_hour is null and due.hour = @defaultHour
-                    union all
-                    select s.id, s.weekly_day, s.issues_from from subscribers s
-                    where {Slot} and s.time_zone is null and s.delivery_hour = due.hour and due.zone = @defaultZone
-                    union all
-                    select s.id, s.weekly_day, s.issues_from from subscribers s
-                    where {Slot} and s.time_zone is null and s.delivery_hour is null and due.zone = @defaultZone and due.hour = @defaultHour
-                    offset 0
-                ) s
-                where due.weekday < 0 or coalesce(s.weekly_day, @defaultDay) = due.weekday
             ),
-            -- Each due reader with each published issue they lack (up to now). The receipts are not
-            -- written yet when this is read, so the probes never see this statement's own rows.
-            wanted as (
-                select r.kind, r.period, r.id as subscriber_id, lacking.issue_id, lacking.owed
-                from readers r
-                {Lacking("r", "@now")}
-            )
-            """;
-        var enqueued = (await connection.QueryAsync<long>(new CommandDefinition($"""
-            with {Due}, {readers},
-            periods as (select kind, period, max(until) as until from readers group by kind, period),
+            counted as (
+                select due.*, (select count(*) from ({SlotReaders("due.kind", "due.zone", "due.hour", "@defaultZone", "@defaultHour", "0", null)}) s
+                               where due.weekday < 0 or coalesce(s.weekly_day, @defaultDay) = due.weekday) as readers
+                from due
+            ),
+            periods as (select kind, period, max(until) as until from counted where readers > 0 group by kind, period),
             -- A run for each cadence and period with readers due; one made now, or the open one (a
             -- finished or cancelled period's run takes no more).
             created as (
@@ -320,28 +289,134 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
                 select id, kind, period from created
                 union all
                 select r.id, r.kind, r.period from runs r join periods p on r.kind = p.kind and r.period = p.period where r.status in ({OpenRuns})
+            )
+            insert into run_slots (run_id, zone, hour, weekday, default_zone, default_hour, default_day, released_at, readers)
+            select run.id, c.zone, c.hour, c.weekday, @defaultZone, @defaultHour, @defaultDay, @now, c.readers
+            from counted c join open_runs run on run.kind = c.kind and run.period = c.period
+            where c.readers > 0
+            on conflict do nothing
+            returning run_id, readers
+            """, args, tx, cancellationToken: ct))).ToList();
+        return (released.Select(r => r.Run).Distinct().ToList(), released.Sum(r => r.Readers));
+    }
+
+    /// <summary>
+    /// SQL: the active readers of one slot with an id above <paramref name="after"/> (columns <c>id</c>,
+    /// <c>weekly_day</c>, <c>issues_from</c>): those who chose its zone and hour, one of the two with the
+    /// default for the other, or neither. Each branch is a range of the slot index in id order; with a
+    /// <paramref name="limit"/>, the first that many by id.
+    /// </summary>
+    private static string SlotReaders(string kind, string zone, string hour, string defaultZone, string defaultHour, string after, string? limit)
+    {
+        var take = limit is null ? "" : $"order by s.id limit {limit}";
+        var slot = $"s.status = 'active' and s.cadence = {kind} and s.id > {after}";
+        string Branch(string where) => $"(select s.id, s.weekly_day, s.issues_from from subscribers s where {slot} and {where} {take})";
+        var branches = string.Join("\n    union all\n    ", [
+            Branch($"s.time_zone = {zone} and s.delivery_hour = {hour}"),
+            Branch($"s.time_zone = {zone} and s.delivery_hour is null and {hour} = {defaultHour}"),
+            Branch($"s.time_zone is null and s.delivery_hour = {hour} and {zone} = {defaultZone}"),
+            Branch($"s.time_zone is null and s.delivery_hour is null and {zone} = {defaultZone} and {hour} = {defaultHour}"),
+        ]);
+        return limit is null ? branches : $"select * from (\n    {branches}\n) slot order by id limit {limit}";
+    }
+
+    /// <summary>How many of a released slot's readers one batch takes.</summary>
+    public const int ReleasedBatch = 1000;
+
+    /// <summary>
+    /// Writes the deliveries of the next <paramref name="batch"/> readers of one released slot (of
+    /// <paramref name="runId"/>'s, or of any run), the oldest slot first, in one transaction with the
+    /// slot's cursor: each reader once per run, with the published issues they lack (up to now) and
+    /// their receipts, as <see cref="EnqueueAsync"/> does. Readers are taken by the slot they belong
+    /// to now, so one who moved to an hour still to come is taken there, and one who moved to an hour
+    /// already past gets the next day's. A slot locked by another worker is skipped (SKIP LOCKED); a
+    /// cancelled or finished run's slots are closed without writing.
+    /// </summary>
+    /// <returns>Whether a slot had readers left, and how many deliveries were written.</returns>
+    public async Task<(bool Pending, int Written)> WriteReleasedAsync(long? runId = null, int batch = ReleasedBatch, CancellationToken ct = default)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var slot = await connection.QuerySingleOrDefaultAsync<ReleasedSlot>(new CommandDefinition("""
+            select sl.run_id, sl.zone, sl.hour, sl.weekday, sl.default_zone, sl.default_hour, sl.default_day, sl.after_subscriber,
+                   r.kind, r.status as run_status
+            from run_slots sl join runs r on r.id = sl.run_id
+            where not sl.done and (@runId::bigint is null or sl.run_id = @runId::bigint)
+            order by sl.released_at, sl.run_id
+            limit 1
+            for update of sl skip locked
+            """, new { runId }, tx, cancellationToken: ct));
+        if (slot is null) return (false, 0);
+        var key = new { slot.RunId, slot.Zone, slot.Hour, slot.Weekday };
+        if (!LedgerStates.OpenRuns.Contains(LedgerStates.ParseRun(slot.RunStatus)))
+        {
+            await connection.ExecuteAsync(new CommandDefinition(
+                "update run_slots set done = true where run_id = @RunId and zone = @Zone and hour = @Hour and weekday = @Weekday", key, tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
+            return (true, 0);
+        }
+        await connection.ExecuteAsync(new CommandDefinition(ProbingSettings, transaction: tx, cancellationToken: ct));
+        var written = await connection.QuerySingleAsync<(int Taken, long? Last, int Written)>(new CommandDefinition($"""
+            with taken as (
+                {SlotReaders("@kind", "@zone", "@hour", "@defaultZone", "@defaultHour", "@after", "@batch")}
+            ),
+            readers as (
+                select id, issues_from from taken where @weekday < 0 or coalesce(weekly_day, @defaultDay) = @weekday
+            ),
+            -- Each reader with each published issue they lack (up to now). The receipts are not
+            -- written yet when this is read, so the probes never see this statement's own rows.
+            wanted as (
+                select r.id as subscriber_id, lacking.issue_id, lacking.owed
+                from readers r
+                {Lacking("r", "@now")}
             ),
             inserted as (
                 insert into deliveries (run_id, subscriber_id, next_attempt_at)
-                select distinct run.id, w.subscriber_id, @now::timestamptz
-                from wanted w
-                join open_runs run on run.kind = w.kind and run.period = w.period
-                order by run.id, w.subscriber_id -- the indexes' order: neighbouring keys share pages
+                select distinct @runId::bigint, w.subscriber_id, @now::timestamptz from wanted w
+                order by 2 -- the indexes' order: neighbouring keys share pages
                 on conflict (run_id, subscriber_id) do nothing
-                returning id, run_id, subscriber_id
+                returning id, subscriber_id
             ),
             {Receipted}
-            select run_id from inserted
-            """, args, tx, cancellationToken: ct, commandTimeout: 600))).ToList();
+            select (select count(*) from taken)::int, (select max(id) from taken), (select count(*) from inserted)::int
+            """, new
+            {
+                runId = slot.RunId, kind = slot.Kind, zone = slot.Zone, hour = (int)slot.Hour, weekday = (int)slot.Weekday,
+                defaultZone = slot.DefaultZone, defaultHour = (int)slot.DefaultHour, defaultDay = (int)slot.DefaultDay,
+                after = slot.AfterSubscriber, batch, now = Now(),
+            }, tx, cancellationToken: ct, commandTimeout: 600));
         await connection.ExecuteAsync(new CommandDefinition(DefaultSettings, transaction: tx, cancellationToken: ct));
-        // The runs' totals grow by what was added (not recounted: a day's run of a big list holds a million deliveries).
-        var added = enqueued.GroupBy(r => r).Select(g => (Run: g.Key, Count: g.Count())).ToList();
-        if (added.Count > 0)
-            await connection.ExecuteAsync(new CommandDefinition(
-                "update runs r set total = r.total + a.n from unnest(@ids::bigint[], @counts::int[]) as a(id, n) where r.id = a.id",
-                new { ids = added.Select(a => a.Run).ToArray(), counts = added.Select(a => a.Count).ToArray() }, tx, cancellationToken: ct));
-        var runs = added.Select(a => a.Run).ToArray();
-        return (runs, enqueued.Count);
+        await connection.ExecuteAsync(new CommandDefinition("""
+            update run_slots set after_subscriber = coalesce(@Last, after_subscriber), taken = taken + @Taken, done = @Taken < @batch
+            where run_id = @RunId and zone = @Zone and hour = @Hour and weekday = @Weekday;
+            update runs set total = total + @Written where id = @RunId and @Written > 0;
+            """, new { key.RunId, key.Zone, key.Hour, key.Weekday, written.Last, written.Taken, written.Written, batch }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        if (written.Taken < batch) await TryCompleteAsync([slot.RunId], ct);
+        return (true, written.Written);
+    }
+
+    /// <summary>Writes every released slot's deliveries (of one run, or of all), batch after batch; returns how many.</summary>
+    public async Task<int> WriteAllReleasedAsync(long? runId = null, CancellationToken ct = default)
+    {
+        var total = 0;
+        while (await WriteReleasedAsync(runId, ReleasedBatch, ct) is (true, var written)) total += written;
+        return total;
+    }
+
+    /// <summary>A released slot whose readers are still to be written, with its run's kind and state.</summary>
+    private sealed class ReleasedSlot
+    {
+        public long RunId { get; init; }
+        public string Zone { get; init; } = "";
+        public short Hour { get; init; }
+        public short Weekday { get; init; }
+        public string DefaultZone { get; init; } = "";
+        public short DefaultHour { get; init; }
+        public short DefaultDay { get; init; }
+        public long AfterSubscriber { get; init; }
+        public string Kind { get; init; } = "";
+        public string RunStatus { get; init; } = "";
     }
 
     /// <summary>The scheduled runs still sending whose period can take no more deliveries, for <see cref="TryCompleteAsync"/>.</summary>
@@ -361,6 +436,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
             update runs r set status = {Done}, finished_at = @now
             where r.id = any(@ids) and r.status = {RunSending} and (r.slices_until is null or r.slices_until <= @now)
               and not exists (select 1 from deliveries d where d.run_id = r.id and d.status in ({OpenDeliveries}))
+              and not exists (select 1 from run_slots sl where sl.run_id = r.id and not sl.done)
             returning r.id
             """, new { ids = runIds.ToArray(), now = Now() }, cancellationToken: ct));
         foreach (var id in done) logger.LogInformation("Run {RunId} done", id);
@@ -400,8 +476,10 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
                 where run_id = @id and status in ({UnstartedDeliveries})
                 returning id
             ),
-            released as (delete from receipts where delivery_id in (select id from cancelled) returning subscriber_id, issue_id)
-            {Owe("released")}
+            released as (delete from receipts where delivery_id in (select id from cancelled) returning subscriber_id, issue_id),
+            owed as ({Owe("released")}),
+            closed as (update run_slots set done = true where run_id = @id and not done)
+            select count(*) from cancelled
             """, new { id, now = Now() }, cancellationToken: ct));
         return (await GetAsync(id, ct))!;
     }
@@ -460,9 +538,9 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     {
         await using var connection = await db.OpenConnectionAsync(ct);
         return (await connection.QueryAsync<RunSummary>(new CommandDefinition($"""
-            select r.id, r.kind, r.status, i.slug as issue, r.period, r.pause_reason, r.total,
+            select r.id, r.kind, r.status, i.slug as issue, r.period, r.pause_reason, r.total + p.pending as total,
                    r.created_at as started_at, r.finished_at,
-                   coalesce(c.queued, 0) as queued, coalesce(c.sent, 0) as sent, coalesce(c.retrying, 0) as retrying,
+                   coalesce(c.queued, 0) + p.pending as queued, coalesce(c.sent, 0) as sent, coalesce(c.retrying, 0) as retrying,
                    coalesce(c.failed, 0) as failed, coalesce(c.uncertain, 0) as uncertain,
                    coalesce(c.cancelled, 0) as cancelled, coalesce(c.skipped, 0) as skipped
             from runs r
@@ -477,6 +555,10 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
                        count(*) filter (where status = {Skipped}) as skipped
                 from deliveries d where d.run_id = r.id
             ) c on true
+            -- Readers of released slots whose deliveries are still to be written: queued as well.
+            cross join lateral (
+                select coalesce(sum(greatest(sl.readers - sl.taken, 0)), 0)::int as pending from run_slots sl where sl.run_id = r.id and not sl.done
+            ) p
             {tail}
             """, args, cancellationToken: ct))).ToList();
     }

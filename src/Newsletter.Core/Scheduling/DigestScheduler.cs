@@ -9,11 +9,13 @@ namespace Newsletter.Scheduling;
 
 /// <summary>
 /// The local-time schedule. Each firing (every quarter hour, so zones whose offset ends in :30 or
-/// :45 are on time) enqueues the readers whose local delivery hour began since the previous firing,
-/// into the run of their cadence and local period (<see cref="LocalDelivery"/>). How far it got is
-/// stored with the enqueue in one transaction under a row lock: two processes firing at once make
-/// one enqueue, and after downtime the next firing covers everything missed once, except hours older
-/// than <c>MaxLateness</c>, which are skipped with a log line (their issues go in the next digest).
+/// :45 are on time) releases the slots whose local delivery hour began since the previous firing
+/// into the run of their cadence and local period (<see cref="LocalDelivery"/>): a row per slot,
+/// whose readers' deliveries the workers then write a batch at a time
+/// (<see cref="SendLedger.WriteReleasedAsync"/>). How far it got is stored with the release in one
+/// transaction under a row lock: two processes firing at once make one release, and after downtime
+/// the next firing covers everything missed once, except hours older than <c>MaxLateness</c>, which
+/// are skipped with a log line (their issues go in the next digest).
 /// </summary>
 public sealed class DigestScheduler(
     SendLedger ledger, NpgsqlDataSource db, IOptions<ScheduleOptions> options, TimeProvider clock, ILogger<DigestScheduler> logger)
@@ -23,13 +25,13 @@ public sealed class DigestScheduler(
     /// <summary>How often the schedule fires.</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromMinutes(15);
 
-    /// <summary>Enqueues every delivery time that came due up to <paramref name="until"/> (default: now); returns how many deliveries.</summary>
+    /// <summary>Releases every delivery time that came due up to <paramref name="until"/> (default: now); returns how many readers they hold.</summary>
     public async Task<int> FireAsync(DateTimeOffset? until = null, CancellationToken ct = default)
     {
         var o = options.Value;
         var now = clock.GetUtcNow();
         var end = until is { } u && u < now ? u : now;
-        int enqueued;
+        int released;
         IReadOnlyList<long> runs;
         await using (var connection = await db.OpenConnectionAsync(ct))
         await using (var tx = await connection.BeginTransactionAsync(ct))
@@ -60,13 +62,13 @@ public sealed class DigestScheduler(
                 """, transaction: tx, cancellationToken: ct)))
                 .Append(o.TimeZone);
             var slots = LocalDelivery.DueBetween(zones, from, end);
-            (runs, enqueued) = await ledger.EnqueueSlotsAsync(connection, tx, slots, o.Defaults, ct);
+            (runs, released) = await ledger.ReleaseSlotsAsync(connection, tx, slots, o.Defaults, ct);
             await connection.ExecuteAsync(new CommandDefinition("update schedule_progress set covered_until = @end where name = @Progress",
                 new { Progress, end = end.UtcDateTime }, tx, cancellationToken: ct));
             await tx.CommitAsync(ct);
         }
-        if (enqueued > 0) logger.LogInformation("Enqueued {Count} deliveries whose local time came due up to {End:u}", enqueued, end);
+        if (released > 0) logger.LogInformation("Released the delivery times of {Count} readers that came due up to {End:u}", released, end);
         await ledger.TryCompleteAsync([.. runs, .. await ledger.ClosingRunsAsync(ct)], ct);
-        return enqueued;
+        return released;
     }
 }

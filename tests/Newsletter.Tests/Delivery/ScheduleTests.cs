@@ -169,6 +169,9 @@ public sealed class ScheduleTests : DatabaseAndSmtpTest
         clock.Set(new DateTimeOffset(2026, 12, 4, 1, 45, 0, TimeSpan.Zero));
         var counts = await Task.WhenAll(first.GetRequiredService<DigestScheduler>().FireAsync(), second.GetRequiredService<DigestScheduler>().FireAsync());
         Assert.Equal([0, 3], counts.Order());
+        // Released once; both nodes' workers write the readers' deliveries, each once.
+        var written = await Task.WhenAll(first.GetRequiredService<SendLedger>().WriteAllReleasedAsync(), second.GetRequiredService<SendLedger>().WriteAllReleasedAsync());
+        Assert.Equal(3, written.Sum());
         Assert.Equal(3L, await _db.ScalarAsync<long>("select count(*) from deliveries"));
         Assert.Equal(0, await first.GetRequiredService<DigestScheduler>().FireAsync());
 
@@ -257,5 +260,78 @@ public sealed class ScheduleTests : DatabaseAndSmtpTest
         // Los Angeles gets the issue on the next local day, in its own hour.
         var la = Assert.Single(got);
         Assert.Equal(("la@example.net", new DateTime(2026, 12, 5, 8, 0, 0)), (la.Email, Local("America/Los_Angeles", la.At)));
+    }
+
+    [Fact]
+    public async Task A_released_hour_is_written_a_batch_at_a_time_by_any_worker_each_reader_once_by_the_slot_they_belong_to_then()
+    {
+        var clock = new FixedClock(new DateTimeOffset(2026, 12, 3, 22, 45, 0, TimeSpan.Zero));
+        var first = Services(clock);
+        var second = Services(clock);
+        await first.GetRequiredService<IssueStore>().ImportAsync(SampleIssue.Document, publish: true);
+        var seoul = Enumerable.Range(1, 5).Select(i => new Reader($"seoul{i}@example.net", Cadence.Daily, "Asia/Seoul", 8)).ToArray(); // 23:00 UTC
+        await AddAsync(first, [.. seoul, new Reader("default@example.net", Cadence.Daily, null, null)]); // the default slot: Seoul, 08:00
+        var scheduler = first.GetRequiredService<DigestScheduler>();
+        await scheduler.FireAsync();
+
+        // The hour comes due: one slot released with its six readers, nothing written per reader yet,
+        // and the run counts them as queued.
+        clock.Set(new DateTimeOffset(2026, 12, 3, 23, 0, 0, TimeSpan.Zero));
+        Assert.Equal(6, await scheduler.FireAsync());
+        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from run_slots"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from deliveries"));
+        var ledger = first.GetRequiredService<SendLedger>();
+        var run = (await ledger.ListAsync()).Single();
+        Assert.Equal((6, 6, "sending"), (run.Total, run.Queued, run.Status));
+
+        // Two workers take batches of two in turn, each from where the last stopped.
+        Assert.Equal((true, 2), await ledger.WriteReleasedAsync(batch: 2));
+        Assert.Equal((true, 2), await second.GetRequiredService<SendLedger>().WriteReleasedAsync(batch: 2));
+        Assert.Equal((6, 6), ((await ledger.GetAsync(run.Id))!.Total, (await ledger.GetAsync(run.Id))!.Queued));
+        // Before the last batch, a reader not yet taken moves to 10:00 and one already taken to 09:00.
+        var ids = (await _db.ScalarAsync<string>("select string_agg(email, ',' order by id) from subscribers")).Split(',');
+        var notYet = seoul.Single(r => r.Email == ids[4]);
+        var taken = seoul.Single(r => r.Email == ids[0]);
+        await SetAsync(notYet with { Hour = 10 });
+        await SetAsync(taken with { Hour = 9 });
+        Assert.Equal((true, 1), await ledger.WriteReleasedAsync(batch: 2));
+        Assert.Equal((false, 0), await ledger.WriteReleasedAsync(batch: 2));
+        Assert.Equal(5L, await _db.ScalarAsync<long>("select count(*) from deliveries"));
+        Assert.Equal((5, 5), ((await ledger.GetAsync(run.Id))!.Total, (await ledger.GetAsync(run.Id))!.Queued));
+
+        // At 09:00 and 10:00 Seoul: the mover gets the day's digest at their new hour; the reader
+        // already taken gets nothing more that day.
+        await using (var engine = first.GetRequiredService<DeliveryEngine>()) await engine.DeliverRunAsync(run.Id);
+        var sent = new List<string>();
+        while (_smtp.Messages.TryDequeue(out var m)) sent.Add(m.Recipients[0]);
+        Assert.Equal(ids.Where(e => e != notYet.Email).Order(), sent.Order());
+        var got = await RunAsync(first, clock, new DateTimeOffset(2026, 12, 4, 1, 30, 0, TimeSpan.Zero));
+        Assert.Equal([notYet.Email], got.Select(g => g.Email));
+        Assert.Equal(10, Local("Asia/Seoul", got[0].At).Hour);
+        Assert.Equal(6L, await _db.ScalarAsync<long>("select count(*) from deliveries where status = 'sent'"));
+        Assert.Equal(6L, await _db.ScalarAsync<long>("select count(distinct subscriber_id) from receipts"));
+    }
+
+    [Fact]
+    public async Task Cancelling_a_run_whose_hour_is_released_but_not_written_writes_nothing_and_the_next_day_brings_the_issue()
+    {
+        var clock = new FixedClock(new DateTimeOffset(2026, 12, 3, 22, 45, 0, TimeSpan.Zero));
+        var services = Services(clock);
+        await services.GetRequiredService<IssueStore>().ImportAsync(SampleIssue.Document, publish: true);
+        await AddAsync(services, new Reader("seoul@example.net", Cadence.Daily, "Asia/Seoul", 8));
+        var scheduler = services.GetRequiredService<DigestScheduler>();
+        await scheduler.FireAsync();
+        clock.Set(new DateTimeOffset(2026, 12, 3, 23, 0, 0, TimeSpan.Zero));
+        Assert.Equal(1, await scheduler.FireAsync());
+        var ledger = services.GetRequiredService<SendLedger>();
+        var run = await ledger.CancelAsync((await ledger.ListAsync()).Single().Id);
+        Assert.Equal((0, 0, "cancelled"), (run.Total, run.Queued, run.Status));
+        Assert.Equal((false, 0), await ledger.WriteReleasedAsync());
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from deliveries"));
+
+        clock.Advance(TimeSpan.FromMinutes(15));
+        var got = await RunAsync(services, clock, new DateTimeOffset(2026, 12, 4, 23, 0, 0, TimeSpan.Zero));
+        var next = Assert.Single(got);
+        Assert.Equal(new DateTime(2026, 12, 5, 8, 0, 0), Local("Asia/Seoul", next.At));
     }
 }
