@@ -242,8 +242,16 @@ public sealed class DeliveryEngine(
         var released = await ledger.ReleaseExpiredLeasesAsync(ct);
         if (released > 0) logger.LogWarning("Took back {Count} deliveries whose worker stopped", released);
         // Readers whose delivery time came due are written a batch per claim, ahead of the sending
-        // (batches that lack nothing to send are passed on to the next at once).
-        while (await ledger.WriteReleasedAsync(runId, SendLedger.ReleasedBatch, ct) is (true, 0)) { }
+        // (batches that lack nothing to send are passed on to the next at once). A batch that fails
+        // is rolled back whole and tried again at the next claim; what is written still goes.
+        try
+        {
+            while (await ledger.WriteReleasedAsync(runId, SendLedger.ReleasedBatch, ct) is (true, 0)) { }
+        }
+        catch (Exception e) when (e is NpgsqlException && !ct.IsCancellationRequested)
+        {
+            logger.LogError(e, "Writing the deliveries of a released delivery time failed; it is tried again at the next claim");
+        }
         return await ledger.ClaimAsync(runId, options.Value.BatchSize, options.Value.Lease, ct);
     }
 

@@ -334,4 +334,50 @@ public sealed class ScheduleTests : DatabaseAndSmtpTest
         var next = Assert.Single(got);
         Assert.Equal(new DateTime(2026, 12, 5, 8, 0, 0), Local("Asia/Seoul", next.At));
     }
+
+    [Fact]
+    public async Task A_batch_that_fails_half_way_leaves_nothing_and_is_written_whole_by_the_next_claim_while_the_rest_is_sent()
+    {
+        var clock = new FixedClock(new DateTimeOffset(2026, 12, 3, 22, 45, 0, TimeSpan.Zero));
+        var services = Services(clock);
+        await services.GetRequiredService<IssueStore>().ImportAsync(SampleIssue.Document, publish: true);
+        await AddAsync(services, [.. Enumerable.Range(1, 4).Select(i => new Reader($"seoul{i}@example.net", Cadence.Daily, "Asia/Seoul", 8))]);
+        var scheduler = services.GetRequiredService<DigestScheduler>();
+        await scheduler.FireAsync();
+        clock.Set(new DateTimeOffset(2026, 12, 3, 23, 0, 0, TimeSpan.Zero));
+        Assert.Equal(4, await scheduler.FireAsync());
+
+        // The database refuses the batch's third receipt (a full disk, say).
+        await _db.ScalarAsync<object?>("""
+            create sequence receipt_fault;
+            create function refuse_third_receipt() returns trigger language plpgsql as $$
+            begin
+                if nextval('receipt_fault') = 3 then raise exception 'could not extend file: No space left on device'; end if;
+                return new;
+            end $$;
+            create trigger refuse_third_receipt before insert on receipts for each row execute function refuse_third_receipt();
+            select null
+            """);
+        var ledger = services.GetRequiredService<SendLedger>();
+        await Assert.ThrowsAnyAsync<Npgsql.PostgresException>(() => ledger.WriteReleasedAsync());
+        Assert.Equal("0 0 0 0 false", await _db.ScalarAsync<string>("""
+            select (select count(*) from deliveries) || ' ' || (select count(*) from receipts) || ' ' || taken || ' ' || after_subscriber || ' ' || done
+            from run_slots
+            """));
+
+        // A worker's claim: the failed batch is logged and left; nothing is sent, nothing lost.
+        await using (var engine = services.GetRequiredService<DeliveryEngine>())
+        {
+            await _db.ScalarAsync<object?>("select setval('receipt_fault', 1, false)::text");
+            Assert.Equal(0, await engine.DeliverBatchAsync());
+            await _db.ScalarAsync<object?>("drop trigger refuse_third_receipt on receipts; select null");
+            // The next claim writes the batch whole and sends it, each reader once.
+            Assert.Equal(4, await engine.DeliverBatchAsync());
+        }
+        Assert.Equal(4, _smtp.Messages.Count);
+        Assert.Equal("4 4 4 true", await _db.ScalarAsync<string>("""
+            select (select count(*) from deliveries where status = 'sent') || ' ' || (select count(*) from receipts) || ' ' || taken || ' ' || done
+            from run_slots
+            """));
+    }
 }
