@@ -40,7 +40,7 @@ public static class SchedulingServices
 
 /// <summary>
 /// At start-up: removes the per-cadence cron triggers of earlier versions from the job store, and
-/// enqueues what came due while no process was running (within <c>MaxLateness</c>).
+/// releases the delivery times that came due while no process was running (within <c>MaxLateness</c>).
 /// </summary>
 internal sealed class ScheduleCatchUp(DigestScheduler scheduler, ISchedulerFactory quartz, ILogger<ScheduleCatchUp> logger) : BackgroundService
 {
