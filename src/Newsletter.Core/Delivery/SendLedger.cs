@@ -39,6 +39,13 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
     public static string DueDeliveryStates => DueDeliveries;
 
     /// <summary>
+    /// SQL: a scalar subquery, the readers of the run <paramref name="run"/> (an alias of <c>runs</c>)
+    /// whose delivery time was released and whose deliveries are still to be written.
+    /// </summary>
+    public static string UnwrittenReaders(string run) =>
+        $"(select coalesce(sum(greatest(sl.readers - sl.taken, 0)), 0)::int from run_slots sl where sl.run_id = {run}.id and not sl.done)";
+
+    /// <summary>
     /// Starts the digest run of <paramref name="cadence"/> for a scheduled <paramref name="period"/>
     /// (or, with no period, an admin's run now) and enqueues it. A run that already exists for the
     /// period, or an open run of the cadence, is returned instead of a new one.
@@ -556,9 +563,7 @@ public sealed class SendLedger(NpgsqlDataSource db, TimeProvider clock, ILogger<
                 from deliveries d where d.run_id = r.id
             ) c on true
             -- Readers of released slots whose deliveries are still to be written: queued as well.
-            cross join lateral (
-                select coalesce(sum(greatest(sl.readers - sl.taken, 0)), 0)::int as pending from run_slots sl where sl.run_id = r.id and not sl.done
-            ) p
+            cross join lateral (select {UnwrittenReaders("r")} as pending) p
             {tail}
             """, args, cancellationToken: ct))).ToList();
     }

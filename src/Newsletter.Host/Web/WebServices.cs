@@ -82,8 +82,7 @@ public static class WebServices
     private static readonly string QueueDepthSql = $"""
         select (select count(*) from deliveries d join runs r on r.id = d.run_id
                 where r.status = {LedgerStates.Sql(RunStatus.Sending)} and d.status in ({SendLedger.DueDeliveryStates}))
-             + (select coalesce(sum(greatest(sl.readers - sl.taken, 0)), 0) from run_slots sl join runs r on r.id = sl.run_id
-                where r.status = {LedgerStates.Sql(RunStatus.Sending)} and not sl.done)
+             + (select coalesce(sum({SendLedger.UnwrittenReaders("r")}), 0) from runs r where r.status = {LedgerStates.Sql(RunStatus.Sending)})
         """;
 
     private static readonly string PausedRunsSql = $"select count(*) from runs where status = {LedgerStates.Sql(RunStatus.Paused)}";
